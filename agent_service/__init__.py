@@ -1,0 +1,1 @@
+"""The production agent service: ag_queue in, Google ADK agent, wb_queue out."""

@@ -1,0 +1,144 @@
+"""Turning envelopes into AMQP messages and back, with errors that name the field and the reason."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aio_pika
+from pydantic import BaseModel, ValidationError
+
+from agent_service.contract.messages import AgentReply, AgentRequest, epoch_seconds
+
+CONTENT_TYPE = "application/json"
+# A body larger than this is refused before it is parsed (DESIGN.md section 5: oversized).
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class ContractError(ValueError):
+    """A message that breaks the contract. ``problems`` names each field and why."""
+
+    def __init__(self, envelope: str, problems: list[FieldProblem]) -> None:
+        self.envelope = envelope
+        self.problems = problems
+        detail = "; ".join(str(p) for p in problems)
+        super().__init__(f"invalid {envelope} message: {detail}")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(root)"
+
+
+def _problems(exc: ValidationError) -> list[FieldProblem]:
+    return [FieldProblem(_field_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+
+
+def parse_body(body: bytes, envelope: str, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
+    """Bytes to a JSON value, refusing oversized, non-UTF-8 and non-JSON bodies."""
+    if len(body) > max_bytes:
+        raise ContractError(
+            envelope, [FieldProblem("(body)", f"{len(body)} bytes exceeds the {max_bytes} limit")]
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            envelope, [FieldProblem("(body)", f"not UTF-8 at byte {exc.start}")]
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError(
+            envelope,
+            [FieldProblem("(body)", f"not JSON: {exc.msg} (line {exc.lineno} col {exc.colno})")],
+        ) from None
+    except RecursionError:
+        raise ContractError(envelope, [FieldProblem("(body)", "JSON nested too deep")]) from None
+
+
+def validate(model: type[M], data: Any, envelope: str) -> M:
+    """A parsed JSON value to a model. Strict: no string-to-number or float-to-int coercion."""
+    if not isinstance(data, dict):
+        raise ContractError(
+            envelope, [FieldProblem("(root)", f"expected a JSON object, got {type(data).__name__}")]
+        )
+    try:
+        # Strict on the whole tree (strict=True in model_config would not reach nested models),
+        # while enum values still come from their JSON strings.
+        return model.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise ContractError(envelope, _problems(exc)) from None
+
+
+def decode(model: type[M], body: bytes, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> M:
+    envelope = _envelope_name(model)
+    return validate(model, parse_body(body, envelope, max_bytes), envelope)
+
+
+def decode_request(body: bytes, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> AgentRequest:
+    return decode(AgentRequest, body, max_bytes)
+
+
+def decode_reply(body: bytes, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> AgentReply:
+    return decode(AgentReply, body, max_bytes)
+
+
+def _envelope_name(model: type[BaseModel]) -> str:
+    return {AgentRequest: "ag_queue request", AgentReply: "wb_queue reply"}.get(
+        model, model.__name__
+    )
+
+
+def to_json_bytes(model: BaseModel) -> bytes:
+    # exclude_none keeps optional absent fields absent (``error`` on a success reply).
+    return model.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def _timestamp(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds(epoch), tz=UTC)
+
+
+def request_message(request: AgentRequest, body: bytes | None = None) -> aio_pika.Message:
+    """An ag_queue request as a persistent AMQP message with the contract's properties."""
+    return aio_pika.Message(
+        body=body if body is not None else to_json_bytes(request),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=request.messageId,
+        timestamp=_timestamp(request.timestamp),
+        type=request.taskType.value,
+    )
+
+
+def reply_message(reply: AgentReply) -> aio_pika.Message:
+    """A wb_queue reply as a persistent AMQP message; correlation_id is the request's id."""
+    return aio_pika.Message(
+        body=to_json_bytes(reply),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=reply.messageId,
+        correlation_id=reply.originalMessageId,
+        timestamp=_timestamp(reply.timestamp),
+        type=reply.status.value,
+    )

@@ -1,0 +1,173 @@
+"""The two queue envelopes, with exactly the spec's camelCase field names.
+
+These models are the single source of truth of the message contract: the JSON Schema, the
+AsyncAPI document and the pact examples in ``contracts/`` are generated from them or checked
+against them. Readers are tolerant (unknown fields are accepted and ignored); required fields,
+types and enum values are enforced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# E.164: a plus sign, then 7 to 15 digits, the first not zero.
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+# A phone JID (digits@s.whatsapp.net), a LID (digits@lid) or a group JID (digits-digits@g.us).
+JID_PATTERN = r"^[0-9]+(-[0-9]+)?@(s\.whatsapp\.net|lid|g\.us|c\.us)$"
+
+# Node's Date.now() is milliseconds; the spec's example is seconds. Anything above this bound is
+# taken as milliseconds (1e11 seconds is the year 5138).
+_MS_THRESHOLD = 100_000_000_000
+
+# A reply's id is uuid5(namespace, originalMessageId): a redelivered request can only ever
+# produce a reply with the same id, so the Node side can deduplicate on either id.
+REPLY_ID_NAMESPACE = uuid.UUID("6b1f3e0a-5a8e-4c43-9d0e-2f6c1b7a9e55")
+
+Uuid = Annotated[
+    str, Field(pattern=UUID_PATTERN, examples=["6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a10"])
+]
+EpochTimestamp = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Unix epoch; producers here write milliseconds, readers accept seconds too",
+    ),
+]
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, examples=["+256703722777"])]
+Jid = Annotated[str, Field(pattern=JID_PATTERN, examples=["256703722777@s.whatsapp.net"])]
+
+
+class TaskType(StrEnum):
+    CONVERSATION = "conversation"
+    APPOINTMENT = "appointment"
+    ORDER = "order"
+    SEARCH = "search"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class ReplyStatus(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    PARTIAL = "partial"
+
+
+class ResponseType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    DOCUMENT = "document"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class _Envelope(BaseModel):
+    # Tolerant reader: extra fields are ignored, never an error.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Contact(_Envelope):
+    remoteJid: Jid
+    phoneNumber: Phone
+    name: str | None = Field(default=None, max_length=256)
+    countryCode: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
+
+
+class UserMessage(_Envelope):
+    text: str = Field(min_length=1, description="The user's message text")
+    messageId: str = Field(min_length=1, description="WhatsApp's id of the message")
+    timestamp: EpochTimestamp
+
+
+class HistoryTurn(_Envelope):
+    role: Role
+    content: str
+
+
+class Context(_Envelope):
+    conversationHistory: list[HistoryTurn] = Field(default_factory=list)
+    userNotes: str | None = None
+    sessionData: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestMetadata(_Envelope):
+    priority: Priority = Priority.NORMAL
+    retryCount: int = Field(default=0, ge=0)
+    maxRetries: int = Field(default=3, ge=0)
+
+
+class AgentRequest(_Envelope):
+    """An AI processing request, published by the Node service to ``ag_queue``."""
+
+    messageId: Uuid
+    timestamp: EpochTimestamp
+    taskType: TaskType
+    contact: Contact
+    message: UserMessage
+    context: Context = Field(default_factory=Context)
+    metadata: RequestMetadata = Field(default_factory=RequestMetadata)
+
+
+class ReplyContact(_Envelope):
+    remoteJid: Jid
+    phoneNumber: Phone
+    name: str | None = Field(default=None, max_length=256)
+
+
+class Response(_Envelope):
+    text: str = Field(min_length=1, description="What is sent to the user (the fallback on error)")
+    type: ResponseType = ResponseType.TEXT
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AgentMetadata(_Envelope):
+    toolsUsed: list[str] = Field(default_factory=list)
+    reasoningSteps: list[str] = Field(default_factory=list)
+    processingTime: float = Field(default=0.0, ge=0, description="Seconds")
+    tokensUsed: int = Field(default=0, ge=0)
+
+
+class ErrorInfo(_Envelope):
+    code: str = Field(min_length=1, pattern=r"^[A-Z][A-Z0-9_]*$")
+    message: str
+    stack: str | None = None
+
+
+class AgentReply(_Envelope):
+    """The agent's answer, published by the agent service to ``wb_queue``."""
+
+    messageId: Uuid
+    originalMessageId: Uuid
+    timestamp: EpochTimestamp
+    status: ReplyStatus
+    contact: ReplyContact
+    response: Response
+    agentMetadata: AgentMetadata = Field(default_factory=AgentMetadata)
+    error: ErrorInfo | None = None
+
+    @model_validator(mode="after")
+    def _error_iff_status_error(self) -> Self:
+        if (self.status is ReplyStatus.ERROR) != (self.error is not None):
+            raise ValueError("error must be present exactly when status is 'error'")
+        return self
+
+
+def reply_id_for(original_message_id: str) -> str:
+    """The deterministic id of the reply to a request."""
+    return str(uuid.uuid5(REPLY_ID_NAMESPACE, original_message_id.lower()))
+
+
+def epoch_seconds(timestamp: int) -> float:
+    """A contract timestamp (seconds or milliseconds) as float seconds."""
+    return timestamp / 1000 if timestamp >= _MS_THRESHOLD else float(timestamp)

@@ -1,0 +1,1 @@
+"""The harness: a real broker under control, fakes of every other party, scenarios, reports."""

@@ -1,0 +1,264 @@
+"""A private ``rabbitmq-server`` node the harness starts itself, on free ports, with its own folder.
+
+It may stop, start, restart and kill (SIGKILL) this node at will: it never touches the machine's
+own broker. Data survives stop/start/kill because the node name and folder stay the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from harness.broker.base import BrokerError, amqp_url
+from harness.broker.readiness import wait_until_ready
+
+RABBITMQ_BIN_DIR = Path(os.environ.get("HARNESS_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
+_PR_SET_PDEATHSIG = 1
+
+
+def rabbitmq_available() -> bool:
+    return (RABBITMQ_BIN_DIR / "rabbitmq-server").exists()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the node binds: connections of its previous life in TIME_WAIT don't count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # If the test process crashes, the kernel kills the node instead of leaving it running.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class PrivateNode:
+    """A RabbitMQ node owned by the harness. Use ``async with PrivateNode() as node:``."""
+
+    kind = "private"
+
+    def __init__(
+        self,
+        folder: Path | None = None,
+        *,
+        name: str | None = None,
+        boot_timeout: float = 60.0,
+        extra_config: str = "",
+    ) -> None:
+        self._own_folder = folder is None
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="harness-rabbit-"))
+        self.name = name or f"harness-{os.getpid()}-{secrets.token_hex(3)}@localhost"
+        self.cluster_name = f"harness-{secrets.token_hex(4)}"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.boot_timeout = boot_timeout
+        self._extra_config = extra_config
+        self._process: subprocess.Popen[bytes] | None = None
+        self._console: IO[bytes] | None = None
+        self.start_seconds: float | None = None
+        self._entered = False
+
+    @property
+    def url(self) -> str:
+        return amqp_url("127.0.0.1", self.port)
+
+    def describe(self) -> str:
+        return f"private rabbitmq-server node {self.name} on 127.0.0.1:{self.port} ({self.folder})"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._prepare_folder()
+            await self.start()
+        except BaseException:
+            await self._cleanup()
+            raise
+        self._entered = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self.is_running():
+            await self.stop()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _prepare_folder(self) -> None:
+        for sub in ("mnesia", "log"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        cookie = self.folder / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(16))
+            cookie.chmod(0o400)
+        (self.folder / "rabbitmq.conf").write_text(
+            f"cluster_name = {self.cluster_name}\n"
+            "disk_free_limit.absolute = 50MB\n"
+            "log.console = false\n"
+            "log.file.level = info\n" + self._extra_config
+        )
+        (self.folder / "advanced.config").write_text("[].\n")
+        (self.folder / "rabbitmq-env.conf").write_text("")
+        (self.folder / "enabled_plugins").write_text("[].\n")
+
+    def environment(self) -> dict[str, str]:
+        """The environment of the node and of the CLI tools that talk to it."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+        f = self.folder
+        env.update(
+            HOME=str(f),
+            RABBITMQ_NODENAME=self.name,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(f / "mnesia"),
+            RABBITMQ_LOG_BASE=str(f / "log"),
+            RABBITMQ_PID_FILE=str(f / "node.pid"),
+            RABBITMQ_CONFIG_FILE=str(f / "rabbitmq.conf"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(f / "advanced.config"),
+            RABBITMQ_CONF_ENV_FILE=str(f / "rabbitmq-env.conf"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(f / "enabled_plugins"),
+        )
+        return env
+
+    def log_tail(self, lines: int = 40) -> str:
+        chunks = []
+        for path in (self.folder / "log" / f"{self.name}.log", self.folder / "console.log"):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"--- {path} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(chunks) or f"(no log found in {self.folder})"
+
+    async def start(self) -> None:
+        """Start the node (again, on the same data) and wait for an AMQP handshake."""
+        if self.is_running():
+            return
+        for port in (self.port, self.dist_port):
+            if not _port_is_free(port):
+                raise BrokerError(f"port {port} of {self.name} is taken by another process")
+        began = time.monotonic()
+        self._console = (self.folder / "console.log").open("ab")
+        self._process = subprocess.Popen(
+            [str(RABBITMQ_BIN_DIR / "rabbitmq-server")],
+            env=self.environment(),
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches every child
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            await wait_until_ready(
+                self.url,
+                timeout=self.boot_timeout,
+                log_tail=self.log_tail,
+                alive=self.is_running,
+                expect_cluster_name=self.cluster_name,
+            )
+        except BaseException:
+            await self.kill()
+            raise
+        if "BOOT FAILED" in self.log_tail(200):
+            await self.kill()
+            raise BrokerError(f"{self.name} reported BOOT FAILED\n{self.log_tail()}")
+        self.start_seconds = time.monotonic() - began
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Graceful stop (SIGTERM: RabbitMQ shuts down in order); SIGKILL after ``timeout``."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            self._close_console()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        if not await self._wait_exit(process, timeout):
+            await self.kill()
+        self._reap_group(process)
+        self._close_console()
+
+    async def kill(self) -> None:
+        """SIGKILL the node and its helpers, as a crash would; its data folder stays."""
+        process = self._process
+        if process is None:
+            return
+        self._reap_group(process, signal.SIGKILL)
+        await self._wait_exit(process, 10.0)
+        self._close_console()
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    def _reap_group(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        # Erlang's port helpers (erl_child_setup, inet_gethost) share the node's process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
+    async def _wait_exit(self, process: subprocess.Popen[bytes], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    def _close_console(self) -> None:
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+
+    async def rabbitmqctl(self, *args: str, timeout: float = 30.0) -> str:
+        """Run rabbitmqctl against this node (never against another broker)."""
+        proc = await asyncio.create_subprocess_exec(
+            str(RABBITMQ_BIN_DIR / "rabbitmqctl"),
+            "-n",
+            self.name,
+            *args,
+            env=self.environment(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        text = out.decode(errors="replace")
+        if proc.returncode != 0:
+            raise BrokerError(f"rabbitmqctl {' '.join(args)} failed: {text}")
+        return text
+
+    def stats(self) -> dict[str, Any]:
+        return {"name": self.name, "port": self.port, "start_seconds": self.start_seconds}

@@ -1,0 +1,95 @@
+"""The ``harness`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent_service.contract.topology import Topology
+from harness import contract_files
+from harness.broker import BrokerError
+from harness.broker.select import LOCAL_URL
+from harness.smoke import smoke
+from harness.topology_check import definitions, verify_url
+
+
+def _topology_verify(args: argparse.Namespace) -> int:
+    topology = Topology().renamed(args.prefix) if args.prefix else Topology()
+    drifts = asyncio.run(verify_url(args.url, topology))
+    for drift in drifts:
+        print(f"DRIFT {drift}")
+    names = len(topology.queues()) + len(topology.exchanges())
+    print(f"{names} queues and exchanges checked, {len(drifts)} differences")
+    return 1 if drifts else 0
+
+
+def _topology_export(args: argparse.Namespace) -> int:
+    text = json.dumps(definitions(Topology(), vhost=args.vhost), indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    if args.action == "generate":
+        written = contract_files.generate()
+        print("\n".join(f"wrote {p}" for p in written) or "contracts are up to date")
+        return 0
+    stale = contract_files.stale()
+    for rel in stale:
+        print(f"STALE contracts/{rel}: run `harness contracts generate` and commit the result")
+    if not stale:
+        print("contracts are up to date")
+    return 1 if stale else 0
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    return 0 if asyncio.run(smoke()) else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    topo = sub.add_parser("topology", help="verify a live broker or export definitions")
+    topo_sub = topo.add_subparsers(dest="action", required=True)
+    v = topo_sub.add_parser("verify", help="report every queue or exchange missing or different")
+    v.add_argument("--url", default=LOCAL_URL, help="AMQP URL (default: %(default)s)")
+    v.add_argument("--prefix", default="", help="name prefix of the topology to check")
+    v.set_defaults(func=_topology_verify)
+    e = topo_sub.add_parser("export", help="write a RabbitMQ definitions file")
+    e.add_argument("--output", "-o", default="-", help="file path, or - for stdout")
+    e.add_argument("--vhost", default="/")
+    e.set_defaults(func=_topology_export)
+
+    c = sub.add_parser("contracts", help="regenerate or check the files in contracts/")
+    c.add_argument("action", choices=["generate", "check"])
+    c.set_defaults(func=_contracts)
+
+    s = sub.add_parser("smoke", help="broker smoke run: topology, one message each way")
+    s.set_defaults(func=_smoke)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Names for a run on a broker: production names on a broker the harness owns, a unique
+prefix on a broker it does not (so nothing of anyone else's is touched), cleaned up after."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from aio_pika.abc import AbstractConnection
+
+from agent_service.contract.topology import Topology, declare, delete
+from harness.broker.base import Broker
+
+
+def run_prefix() -> str:
+    return f"harness.{secrets.token_hex(4)}."
+
+
+def topology_for(broker: Broker, base: Topology | None = None, **overrides: Any) -> Topology:
+    topology = replace(base or Topology(), **overrides)
+    return topology if broker.kind in ("private", "container") else topology.renamed(run_prefix())
+
+
+@contextlib.asynccontextmanager
+async def declared(connection: AbstractConnection, topology: Topology) -> AsyncIterator[Topology]:
+    """Declare the topology for the block; delete all of it afterwards."""
+    channel = await connection.channel()
+    try:
+        await declare(channel, topology)
+        yield topology
+    finally:
+        cleanup = await connection.channel()
+        await delete(cleanup, topology)
+        await cleanup.close()
+        if not channel.is_closed:
+            await channel.close()

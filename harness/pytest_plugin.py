@@ -1,0 +1,94 @@
+"""pytest fixtures of the harness, registered through the ``pytest11`` entry point.
+
+Another repository that installs this package gets them by name. Async session fixtures need
+pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the README).
+
+- ``broker`` (session): a real broker, chosen by ``choose_broker`` (HARNESS_BROKER...).
+- ``private_node`` (session): a broker the harness owns and may stop, kill and restart.
+- ``controlled_node``: ``private_node``, started again after the test whatever it did.
+- ``amqp_connection``: a connection named after the test, closed after it.
+- ``make_topology``: the topology under names unique to the test, declared, deleted after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from agent_service.contract.topology import Topology, declare, delete
+from harness.broker import Broker, PrivateNode, choose_broker
+from harness.broker.private_node import rabbitmq_available
+
+TopologyFactory = Callable[..., Awaitable[Topology]]
+
+
+@pytest.fixture(scope="session")
+async def broker() -> AsyncIterator[Broker]:
+    async with choose_broker() as chosen:
+        yield chosen
+
+
+@pytest.fixture(scope="session")
+async def private_node(broker: Broker) -> AsyncIterator[PrivateNode]:
+    if isinstance(broker, PrivateNode):
+        yield broker
+        return
+    if not rabbitmq_available():
+        pytest.skip("needs rabbitmq-server installed, to run a node the harness may kill")
+    async with PrivateNode() as node:
+        yield node
+
+
+@pytest.fixture
+async def controlled_node(private_node: PrivateNode) -> AsyncIterator[PrivateNode]:
+    yield private_node
+    # Whatever a chaos test did to the node, the next test finds it running.
+    if not private_node.is_running():
+        await private_node.start()
+
+
+def _test_prefix() -> str:
+    # Short on purpose: RabbitMQ cuts 406 reply texts at 255 bytes, and they quote names.
+    return f"t{secrets.token_hex(3)}."
+
+
+@pytest.fixture
+async def amqp_connection(
+    broker: Broker, request: pytest.FixtureRequest
+) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(
+        broker.url,
+        client_properties={"connection_name": request.node.nodeid[:200]},
+        timeout=10,
+    )
+    async with connection:
+        yield connection
+
+
+@pytest.fixture
+async def make_topology(broker: Broker) -> AsyncIterator[TopologyFactory]:
+    """``await make_topology(agent_ttl_ms=500, declare=True)``: a topology only this test uses."""
+    made: list[Topology] = []
+    prefix = _test_prefix()
+
+    async def factory(*, declared: bool = True, **overrides: Any) -> Topology:
+        topology = replace(Topology(), **overrides).renamed(f"{prefix}{len(made)}.")
+        made.append(topology)
+        if declared:
+            async with await aio_pika.connect(broker.url, timeout=10) as connection:
+                await declare(await connection.channel(), topology)
+        return topology
+
+    yield factory
+    if made:
+        with contextlib.suppress(Exception):  # a broker a chaos test left down has no queues
+            async with await aio_pika.connect(broker.url, timeout=10) as connection:
+                for topology in made:
+                    await delete(await connection.channel(), topology)

@@ -1,0 +1,89 @@
+"""The generated contract files are up to date, and the examples validate against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from harness import contract_files
+from tests.conftest import EXAMPLES, REPO, SHARED_DATA
+
+pytestmark = pytest.mark.contract
+
+SCHEMAS = REPO / "contracts" / "schemas"
+
+
+def test_committed_contract_files_are_up_to_date() -> None:
+    assert contract_files.stale() == [], "run `harness contracts generate` and commit"
+
+
+def test_stale_file_is_detected(tmp_path: Path) -> None:
+    contract_files.generate(tmp_path)
+    assert contract_files.stale(tmp_path) == []
+    (tmp_path / "asyncapi.yaml").write_text("asyncapi: 3.0.0\n")
+    (tmp_path / "schemas" / "wb_queue.reply.schema.json").unlink()
+    assert contract_files.stale(tmp_path) == ["schemas/wb_queue.reply.schema.json", "asyncapi.yaml"]
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMAS / name).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "example"),
+    [
+        ("ag_queue.request.schema.json", "ag_queue.request.json"),
+        ("wb_queue.reply.schema.json", "wb_queue.reply.json"),
+    ],
+)
+def test_examples_validate_against_the_json_schema(schema: str, example: str) -> None:
+    _validator(schema).validate(json.loads((EXAMPLES / example).read_text()))
+
+
+@pytest.mark.parametrize(
+    ("schema", "template"),
+    [
+        ("ag_queue.request.schema.json", "ag_queue.template.json"),
+        ("wb_queue.reply.schema.json", "wb_queue.template.json"),
+    ],
+)
+def test_spec_templates_with_placeholders_are_rejected(schema: str, template: str) -> None:
+    path = SHARED_DATA / "spec-examples" / template
+    if not path.exists():
+        pytest.skip(f"{path} is not beside the repository")
+    errors = list(_validator(schema).iter_errors(json.loads(path.read_text())))
+    assert errors, "the spec's a|b placeholders must not validate"
+
+
+def test_asyncapi_documents_both_queues_and_dead_letters() -> None:
+    doc: dict[str, Any] = yaml.safe_load((REPO / "contracts" / "asyncapi.yaml").read_text())
+    assert doc["asyncapi"] == "3.0.0"
+    addresses = {c["address"]: c for c in doc["channels"].values()}
+    assert set(addresses) == {"ag_queue", "wb_queue", "dlx_agent", "dlx_webhook"}
+    ag_args = addresses["ag_queue"]["bindings"]["amqp"]["x-arguments"]
+    assert ag_args == {"x-message-ttl": 300000, "x-dead-letter-exchange": "dlx_agent"}
+    # Every $ref points at something that exists.
+    text = json.dumps(doc)
+    for ref in {r.split('"')[0] for r in text.split('"$ref": "#/')[1:]}:
+        node: Any = doc
+        for part in ref.split("/"):
+            node = node[part]
+
+
+def test_definitions_file_loads_the_production_topology() -> None:
+    defs = json.loads((REPO / "contracts" / "rabbitmq-definitions.json").read_text())
+    queues = {q["name"]: q for q in defs["queues"]}
+    assert queues["ag_queue"]["arguments"]["x-message-ttl"] == 300000
+    assert queues["wb_queue"]["arguments"]["x-dead-letter-exchange"] == "dlx_webhook"
+    assert "users" not in defs and "permissions" not in defs
+    assert {(b["source"], b["destination"]) for b in defs["bindings"]} == {
+        ("dlx_agent", "dlx_agent"),
+        ("dlx_webhook", "dlx_webhook"),
+    }
