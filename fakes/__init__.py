@@ -1,0 +1,50 @@
+"""Fakes for the outside services: Wasender's send API and WhatsApp users behind its webhooks.
+
+Both are real network peers on 127.0.0.1, so the code under test talks to them over HTTP exactly
+as it talks to the real thing.
+"""
+
+from fakes.wasender import FakeServerError, FakeWasender
+from fakes.wasender_api import MessageKind
+from fakes.wasender_faults import (
+    DropConnection,
+    Fault,
+    FaultRule,
+    InvalidNumber,
+    Latency,
+    RateLimited,
+    ServerError,
+    SoftFailure,
+    Timeout,
+)
+from fakes.wasender_records import Attempt, SentMessage
+from fakes.webhooks import (
+    InboundMessage,
+    WebhookPayloadError,
+    parse_webhook_event,
+    verify_signature,
+)
+from fakes.whatsapp import FakeWhatsApp, PostResult
+
+__all__ = [
+    "Attempt",
+    "DropConnection",
+    "FakeServerError",
+    "FakeWasender",
+    "FakeWhatsApp",
+    "Fault",
+    "FaultRule",
+    "InboundMessage",
+    "InvalidNumber",
+    "Latency",
+    "MessageKind",
+    "PostResult",
+    "RateLimited",
+    "SentMessage",
+    "ServerError",
+    "SoftFailure",
+    "Timeout",
+    "WebhookPayloadError",
+    "parse_webhook_event",
+    "verify_signature",
+]
