@@ -1,0 +1,307 @@
+"""The embedded demo business database (SQLite) the agent's tools query.
+
+Every statement is a module-level constant listed in ``FIXED_STATEMENTS``; user text only ever
+reaches SQLite as a bound parameter. Full-text input is first reduced to a query of quoted word
+tokens (``fts_query``), so FTS5 operators in user text are inert, and that query is bound too.
+Reads go through a connection opened with ``mode=ro``; the only write is ``BOOK_SLOT_SQL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SEARCH_PRODUCTS_SQL = (
+    "SELECT p.id, p.name, p.description, p.price_cents, p.stock"
+    " FROM products_fts JOIN products AS p ON p.id = products_fts.rowid"
+    " WHERE products_fts MATCH ? ORDER BY bm25(products_fts), p.id LIMIT ?"
+)
+GET_ORDER_SQL = "SELECT id, status, eta, placed_on FROM orders WHERE id = ?"
+GET_ORDER_ITEMS_SQL = (
+    "SELECT p.name, i.quantity FROM order_items AS i JOIN products AS p ON p.id = i.product_id"
+    " WHERE i.order_id = ? ORDER BY p.name"
+)
+LIST_FREE_SLOTS_ON_SQL = (
+    "SELECT id, date, time, service, status FROM appointment_slots"
+    " WHERE status = 'free' AND date = ? ORDER BY time, id LIMIT ?"
+)
+LIST_FREE_SLOTS_FROM_SQL = (
+    "SELECT id, date, time, service, status FROM appointment_slots"
+    " WHERE status = 'free' AND date >= ? ORDER BY date, time, id LIMIT ?"
+)
+GET_SLOT_SQL = "SELECT id, date, time, service, status FROM appointment_slots WHERE id = ?"
+BOOK_SLOT_SQL = (
+    "UPDATE appointment_slots SET status = 'booked', customer_name = ?"
+    " WHERE id = ? AND status = 'free'"
+)
+SEARCH_FAQ_SQL = (
+    "SELECT f.id, f.question, f.answer FROM faq_fts JOIN faq AS f ON f.id = faq_fts.rowid"
+    " WHERE faq_fts MATCH ? ORDER BY bm25(faq_fts), f.id LIMIT ?"
+)
+INSERT_SLOT_SQL = "INSERT INTO appointment_slots (date, time, service, status) VALUES (?, ?, ?, ?)"
+
+FIXED_STATEMENTS: tuple[str, ...] = (
+    SEARCH_PRODUCTS_SQL,
+    GET_ORDER_SQL,
+    GET_ORDER_ITEMS_SQL,
+    LIST_FREE_SLOTS_ON_SQL,
+    LIST_FREE_SLOTS_FROM_SQL,
+    GET_SLOT_SQL,
+    BOOK_SLOT_SQL,
+    SEARCH_FAQ_SQL,
+)
+"""Every statement run after start-up (seeding, which runs before, also uses INSERT_SLOT_SQL)."""
+
+# What a bound value looks like once SQLite expands it into the traced statement text.
+_SQL_LITERAL = r"(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|NULL|[xX]'[0-9a-fA-F]*')"
+_FIXED_PATTERNS = tuple(
+    re.compile("".join(_SQL_LITERAL if ch == "?" else re.escape(ch) for ch in sql), re.DOTALL)
+    for sql in FIXED_STATEMENTS
+)
+
+_MAX_QUERY_TOKENS = 12
+_MAX_TOKEN_LENGTH = 40
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_STOPWORDS = _word_set(
+    "a an and are as at be can do does for from have how i in is it me my of on or please "
+    "the to what when where which who why you your we our with any"
+)
+_SLOT_TIMES = ("09:00", "10:00", "11:00", "14:00", "15:00", "16:00")
+_SLOT_SERVICES = ("haircut", "braiding", "manicure")
+_SLOT_DAYS = 7
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+@dataclass(frozen=True)
+class Product:
+    id: int
+    name: str
+    description: str
+    price_cents: int
+    stock: int
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    status: str
+    eta: str | None
+    placed_on: str
+    items: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Slot:
+    id: int
+    date: str
+    time: str
+    service: str
+    status: str
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: int
+    question: str
+    answer: str
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query matching any word of ``text``, or None when it has no usable word.
+
+    Each token is ``\\w+`` and double-quoted, so nothing in user text can act as FTS5 syntax
+    (AND, NEAR, column filters, ``*``, quotes); the result is still bound as a parameter.
+    """
+    words = [w.lower()[:_MAX_TOKEN_LENGTH] for w in re.findall(r"\w+", text)]
+    tokens = list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
+    if not tokens:
+        tokens = list(dict.fromkeys(words))
+    if not tokens:
+        return None
+    return " OR ".join(f'"{token}"' for token in tokens[:_MAX_QUERY_TOKENS])
+
+
+def is_fixed_statement(traced_sql: str) -> bool:
+    """Whether a statement seen by a trace callback is one of ``FIXED_STATEMENTS``.
+
+    Trace callbacks see bound values expanded into the text; a statement qualifies when each
+    ``?`` became a single SQL literal and nothing else changed.
+    """
+    return any(pattern.fullmatch(traced_sql) for pattern in _FIXED_PATTERNS)
+
+
+class BusinessDatabase:
+    """Typed queries over the demo database. Safe to share between threads and asyncio tasks."""
+
+    def __init__(self, path: Path, *, cleanup_dir: Path | None = None) -> None:
+        self._path = path
+        self._cleanup_dir = cleanup_dir
+        # One lock for both connections: queries take microseconds, so contention is moot, and
+        # sqlite3 connections must not be used from two threads at once.
+        self._lock = threading.Lock()
+        # isolation_level=None: the single UPDATE is atomic on its own, and no implicit
+        # BEGIN/COMMIT shows up among the executed statements.
+        self._reader = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        self._writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        """Report every statement SQLite runs (bound values expanded) to ``callback``."""
+        with self._lock:
+            self._reader.set_trace_callback(callback)
+            self._writer.set_trace_callback(callback)
+
+    def search_products(self, text: str, limit: int = 5) -> list[Product]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        rows = self._read(SEARCH_PRODUCTS_SQL, (query, limit))
+        return [Product(*row) for row in rows]
+
+    def get_order(self, order_id: int) -> Order | None:
+        with self._lock:
+            row = self._reader.execute(GET_ORDER_SQL, (order_id,)).fetchone()
+            if row is None:
+                return None
+            items = self._reader.execute(GET_ORDER_ITEMS_SQL, (order_id,)).fetchall()
+        order_id_, status, eta, placed_on = row
+        return Order(order_id_, status, eta, placed_on, tuple((n, q) for n, q in items))
+
+    def list_free_slots(self, *, on: date | None, from_day: date, limit: int = 6) -> list[Slot]:
+        """Free slots on one day, or (``on`` None) the next ones from ``from_day``."""
+        if on is not None:
+            rows = self._read(LIST_FREE_SLOTS_ON_SQL, (on.isoformat(), limit))
+        else:
+            rows = self._read(LIST_FREE_SLOTS_FROM_SQL, (from_day.isoformat(), limit))
+        return [Slot(*row) for row in rows]
+
+    def get_slot(self, slot_id: int) -> Slot | None:
+        rows = self._read(GET_SLOT_SQL, (slot_id,))
+        return Slot(*rows[0]) if rows else None
+
+    def book_slot(self, slot_id: int, customer_name: str) -> bool:
+        """Book a free slot; False when it does not exist or someone else booked it first."""
+        with self._lock:
+            cursor = self._writer.execute(BOOK_SLOT_SQL, (customer_name, slot_id))
+        return cursor.rowcount == 1
+
+    def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        return [FaqEntry(*row) for row in self._read(SEARCH_FAQ_SQL, (query, limit))]
+
+    def close(self) -> None:
+        """Close both connections and delete the file if this object created it. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._reader.close()
+            self._writer.close()
+        if self._cleanup_dir is not None:
+            shutil.rmtree(self._cleanup_dir, ignore_errors=True)
+
+    def __enter__(self) -> BusinessDatabase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._reader.execute(sql, params).fetchall())
+
+
+def open_demo_database(path: str | os.PathLike[str] | None = None) -> BusinessDatabase:
+    """Open the demo database at ``path``, creating and seeding the file if it is missing.
+
+    With ``path`` None a fresh database is seeded in a new temporary folder, which ``close()``
+    deletes: each caller gets its own isolated data.
+    """
+    cleanup_dir: Path | None = None
+    if path is None:
+        cleanup_dir = Path(tempfile.mkdtemp(prefix="wa-agent-db-"))
+        db_path = cleanup_dir / "demo.db"
+    else:
+        db_path = Path(path)
+    if not db_path.exists():
+        _create_seeded(db_path, today=date.today())
+    return BusinessDatabase(db_path, cleanup_dir=cleanup_dir)
+
+
+def _create_seeded(db_path: Path, *, today: date) -> None:
+    # Seed a private file, then hard-link it into place: link() fails if the name exists, so
+    # processes starting together never see a half-seeded file nor replace each other's.
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".seed-", suffix=".db", dir=db_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            # One transaction: one sync to disk instead of one per statement.
+            seed = resources.files(_PACKAGE).joinpath("seed.sql").read_text()
+            conn.executescript(f"BEGIN;\n{seed}")  # executescript commits before it starts
+            conn.executemany(INSERT_SLOT_SQL, _slot_rows(today))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, db_path)
+            logger.info("seeded demo database at %s", db_path)
+        except FileExistsError:
+            logger.info("demo database %s was created concurrently; using it", db_path)
+        except OSError:  # a filesystem without hard links: fall back to a plain rename
+            if not db_path.exists():
+                os.replace(tmp, db_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _slot_rows(today: date) -> list[tuple[str, str, str, str]]:
+    rows = []
+    index = 0
+    for offset in range(1, _SLOT_DAYS + 1):
+        day = today + timedelta(days=offset)
+        if day.weekday() == 6:  # closed on Sundays, as the FAQ says
+            continue
+        for time in _SLOT_TIMES:
+            status = "booked" if index % 4 == 3 else "free"
+            service = _SLOT_SERVICES[index % len(_SLOT_SERVICES)]
+            rows.append((day.isoformat(), time, service, status))
+            index += 1
+    return rows

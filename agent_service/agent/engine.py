@@ -1,0 +1,231 @@
+"""Runs one ``AgentRequest`` through the ADK agent of its task type.
+
+Built once per process: one ``Agent`` per task type with its own tool subset, one ``Runner`` per
+agent, one ``InMemorySessionService``. Each run gets a fresh session holding the conversation
+history as real turns, and deletes it afterwards, so runs are independent and nothing leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from google.adk.agents import Agent
+from google.adk.agents.readonly_context import ReadonlyContext
+from google.adk.events import Event
+from google.adk.models import BaseLlm
+from google.adk.runners import Runner
+from google.adk.sessions import InMemorySessionService, Session
+from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.tool_context import ToolContext
+from google.genai import types
+
+from agent_service.agent.database import BusinessDatabase
+from agent_service.agent.prompts import build_instruction
+from agent_service.agent.tools import BusinessTools, ToolFunction
+from agent_service.contract.messages import AgentRequest, HistoryTurn, Role, TaskType
+from agent_service.failures import PermanentAgentError
+
+logger = logging.getLogger(__name__)
+
+TOOLS_BY_TASK: dict[TaskType, tuple[str, ...]] = {
+    TaskType.CONVERSATION: (
+        "search_faq",
+        "search_catalogue",
+        "get_order_status",
+        "list_free_slots",
+    ),
+    TaskType.APPOINTMENT: ("list_free_slots", "book_appointment", "search_faq"),
+    TaskType.ORDER: ("get_order_status", "search_faq"),
+    TaskType.SEARCH: ("search_catalogue", "search_faq"),
+}
+
+_STATE_CUSTOMER = "customer_name"
+_STATE_NOTES = "user_notes"
+_STATE_FAILED_TOOLS = "failed_tools"
+# One user id for every session: InMemorySessionService keeps an (empty) entry per user id
+# after its sessions are deleted, which would grow with every new phone number.
+_USER_ID = "whatsapp"
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    text: str
+    tools_used: list[str]
+    """Tool names in the order they were first called."""
+    reasoning_steps: list[str]
+    tokens_used: int
+    tool_failed: bool
+    """A tool raised, and the model answered anyway: a partial result."""
+    model_calls: int
+
+
+def agent_name(task: TaskType) -> str:
+    return f"{task.value}_agent"
+
+
+class AgentEngine:
+    """The agents of every task type, ready to run requests concurrently."""
+
+    def __init__(
+        self, model: BaseLlm | str, database: BusinessDatabase, *, app_name: str = "wa_agent"
+    ) -> None:
+        tools = BusinessTools(database).by_name()
+        self._sessions = InMemorySessionService()
+        self._agents = {task: _build_agent(task, model, tools) for task in TaskType}
+        self._runners = {
+            task: Runner(
+                agent=agent, app_name=f"{app_name}_{task.value}", session_service=self._sessions
+            )
+            for task, agent in self._agents.items()
+        }
+
+    async def run(self, request: AgentRequest) -> AgentResult:
+        """Answer one request. Model errors propagate unchanged; the caller classifies them."""
+        task = TaskType(request.taskType)
+        if not self._runners:
+            raise RuntimeError("AgentEngine.run() after close()")
+        runner, agent = self._runners[task], self._agents[task]
+        # Unique per call: the same request may be processed twice, even concurrently.
+        session_id = f"{request.messageId}-{uuid.uuid4().hex}"
+        session = await self._sessions.create_session(
+            app_name=runner.app_name,
+            user_id=_USER_ID,
+            session_id=session_id,
+            state={
+                _STATE_CUSTOMER: request.contact.name or request.contact.phoneNumber,
+                _STATE_NOTES: request.context.userNotes or "",
+            },
+        )
+        try:
+            await self._add_history(session, agent.name, request.context.conversationHistory)
+            events = await self._run_turn(runner, session_id, request.message.text)
+        finally:
+            await self._sessions.delete_session(
+                app_name=runner.app_name, user_id=_USER_ID, session_id=session_id
+            )
+        return summarise(events, agent.name)
+
+    async def open_sessions(self) -> int:
+        """How many sessions exist now (0 between runs: each run deletes its own)."""
+        total = 0
+        for runner in self._runners.values():
+            listed = await self._sessions.list_sessions(app_name=runner.app_name)
+            total += len(listed.sessions)
+        return total
+
+    async def close(self) -> None:
+        """Release the runners. Idempotent; the database belongs to the caller."""
+        runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            await runner.close()
+
+    async def __aenter__(self) -> AgentEngine:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _add_history(self, session: Session, author: str, history: list[HistoryTurn]) -> None:
+        for turn in history:
+            if not turn.content.strip():
+                continue
+            is_user = turn.role is Role.USER
+            event = Event(
+                author="user" if is_user else author,
+                content=types.Content(
+                    role="user" if is_user else "model", parts=[types.Part(text=turn.content)]
+                ),
+            )
+            await self._sessions.append_event(session, event)
+
+    async def _run_turn(self, runner: Runner, session_id: str, text: str) -> list[Event]:
+        message = types.Content(role="user", parts=[types.Part(text=text)])
+        # aclosing: on cancellation (a processing timeout) ADK's generator is closed here, in
+        # this task, instead of whenever the garbage collector finds it.
+        async with aclosing(
+            runner.run_async(user_id=_USER_ID, session_id=session_id, new_message=message)
+        ) as stream:
+            return [event async for event in stream]
+
+
+def summarise(events: list[Event], author: str) -> AgentResult:
+    """The result of a run, from the events the runner yielded."""
+    tools_used: list[str] = []
+    steps = [f"routed to {author}"]
+    failed: set[str] = set()
+    tokens = model_calls = 0
+    text = ""
+    for event in events:
+        if event.usage_metadata is not None:
+            tokens += event.usage_metadata.total_token_count or 0
+        failed.update(event.actions.state_delta.get(_STATE_FAILED_TOOLS) or [])
+        if event.partial or event.author != author:
+            continue
+        if not event.get_function_responses():
+            model_calls += 1
+        for call in event.get_function_calls():
+            name = call.name or "?"
+            steps.append(f"called {name}")
+            if name not in tools_used:
+                tools_used.append(name)
+        steps.extend(f"{r.name} failed" for r in event.get_function_responses() if r.name in failed)
+        if event.is_final_response() and event.content is not None:
+            text = "".join(p.text for p in event.content.parts or [] if p.text and not p.thought)
+    if not text.strip():
+        raise PermanentAgentError("the model returned no answer text", code="EMPTY_ANSWER")
+    steps.append("answered")
+    return AgentResult(text.strip(), tools_used, steps, tokens, bool(failed), model_calls)
+
+
+def _build_agent(task: TaskType, model: BaseLlm | str, tools: dict[str, ToolFunction]) -> Agent:
+    return Agent(
+        name=agent_name(task),
+        model=model,
+        description=f"Answers WhatsApp {task.value} requests.",
+        instruction=_instruction_provider(task),
+        tools=[tools[name] for name in TOOLS_BY_TASK[task]],
+        on_tool_error_callback=_tool_failed,
+    )
+
+
+def _instruction_provider(task: TaskType) -> Callable[[ReadonlyContext], str]:
+    # A callable, not a string: ADK treats string instructions as templates, and braces in a
+    # customer's name or notes would break them.
+    def provide(context: ReadonlyContext) -> str:
+        return build_instruction(
+            task,
+            customer_name=str(context.state.get(_STATE_CUSTOMER, "")),
+            user_notes=str(context.state.get(_STATE_NOTES, "")),
+        )
+
+    return provide
+
+
+def _tool_failed(
+    tool: BaseTool, args: dict[str, Any], tool_context: ToolContext, error: Exception
+) -> dict[str, Any] | None:
+    """Turn a tool's exception into a result the model can answer from, and record it."""
+    if isinstance(error, asyncio.CancelledError):
+        return None  # ADK ignores answers to cancelled calls; nothing to record either
+    failed = [*tool_context.state.get(_STATE_FAILED_TOOLS, []), tool.name]
+    tool_context.state[_STATE_FAILED_TOOLS] = failed
+    summary = next(iter(str(error).splitlines()), "")  # ADK's own messages run to 10 lines
+    logger.warning("tool %s failed: %s: %s", tool.name, type(error).__name__, summary)
+    return {
+        "status": "error",
+        "error": "tool_failed",
+        "code": getattr(error, "code", type(error).__name__),
+        "message": "The tool failed. Apologise and suggest trying again later.",
+    }

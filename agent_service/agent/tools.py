@@ -1,0 +1,214 @@
+"""The agent's function tools, bound to one ``BusinessDatabase``.
+
+Each tool is a plain, type-annotated method whose name, signature and docstring ADK turns into
+the function declaration the model sees. Bad arguments come back as an error dict the model can
+read and correct; a failing backend raises ``TransientAgentError`` (code TOOL_UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from agent_service.agent.database import BusinessDatabase
+from agent_service.failures import TransientAgentError
+
+logger = logging.getLogger(__name__)
+
+TOOL_UNAVAILABLE = "TOOL_UNAVAILABLE"
+_ORDER_ID = re.compile(r"\s*(?:order\s*)?(?:no\.?|number)?\s*#?\s*(\d{1,9})\s*", re.IGNORECASE)
+_MAX_QUERY_CHARS = 500
+_MAX_NAME_CHARS = 80
+
+ToolFunction = Callable[..., dict[str, Any]]
+
+
+def invalid_argument(message: str) -> dict[str, Any]:
+    """The result a tool returns for arguments it cannot use; the model reads ``message``."""
+    return {"status": "error", "error": "invalid_argument", "message": message}
+
+
+@contextmanager
+def _backend(tool: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        logger.warning("tool %s: database error: %s", tool, exc)
+        raise TransientAgentError(
+            f"{tool}: the business database is unavailable", code=TOOL_UNAVAILABLE
+        ) from exc
+
+
+class BusinessTools:
+    """The tools, as bound methods ready to hand to ``Agent(tools=...)``."""
+
+    def __init__(
+        self, database: BusinessDatabase, *, today: Callable[[], dt.date] = dt.date.today
+    ) -> None:
+        self._db = database
+        self._today = today
+
+    def by_name(self) -> dict[str, ToolFunction]:
+        """Every tool, keyed by the name the model calls it by."""
+        tools: list[ToolFunction] = [
+            self.search_catalogue,
+            self.get_order_status,
+            self.list_free_slots,
+            self.book_appointment,
+            self.search_faq,
+        ]
+        return {tool.__name__: tool for tool in tools}
+
+    def search_catalogue(self, query: str) -> dict[str, Any]:
+        """Search the shop's product catalogue (hair care, nails, skin care, gift vouchers).
+
+        Args:
+            query: Words describing what the customer looks for, e.g. "shampoo for dry hair".
+
+        Returns:
+            {"status": "ok", "count": n, "results": [{"name", "description", "price",
+            "in_stock", "stock"}]}, best matches first; an error dict for an empty query.
+        """
+        if not query.strip() or len(query) > _MAX_QUERY_CHARS:
+            return invalid_argument(f"query must be 1 to {_MAX_QUERY_CHARS} characters")
+        with _backend("search_catalogue"):
+            products = self._db.search_products(query)
+        results = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "price": round(p.price_cents / 100, 2),
+                "in_stock": p.stock > 0,
+                "stock": p.stock,
+            }
+            for p in products
+        ]
+        return {"status": "ok", "count": len(results), "results": results}
+
+    def get_order_status(self, order_id: str) -> dict[str, Any]:
+        """Look up the status, items and expected delivery of an order.
+
+        Args:
+            order_id: The order number, e.g. "1042" or "#1042".
+
+        Returns:
+            {"status": "ok", "found": true, "order": {"id", "status", "eta", "placed_on",
+            "items": [{"name", "quantity"}]}}, or "found": false for an unknown number.
+        """
+        match = _ORDER_ID.fullmatch(order_id)
+        if match is None:
+            return invalid_argument("order_id must be an order number such as 1042")
+        number = int(match.group(1))
+        with _backend("get_order_status"):
+            order = self._db.get_order(number)
+        if order is None:
+            return {"status": "ok", "found": False, "order_id": number}
+        return {
+            "status": "ok",
+            "found": True,
+            "order": {
+                "id": order.id,
+                "status": order.status,
+                "eta": order.eta,
+                "placed_on": order.placed_on,
+                "items": [{"name": name, "quantity": qty} for name, qty in order.items],
+            },
+        }
+
+    def list_free_slots(self, date: str) -> dict[str, Any]:
+        """List free appointment slots at the salon.
+
+        Args:
+            date: A day as YYYY-MM-DD, or "today" or "tomorrow"; an empty string lists the
+                next free slots on any day.
+
+        Returns:
+            {"status": "ok", "date": ..., "slots": [{"slot_id", "date", "time", "service"}]}.
+        """
+        day = self._parse_day(date)
+        if isinstance(day, dict):
+            return day
+        with _backend("list_free_slots"):
+            slots = self._db.list_free_slots(on=day, from_day=self._today())
+        return {
+            "status": "ok",
+            "date": day.isoformat() if day else "any",
+            "slots": [
+                {"slot_id": s.id, "date": s.date, "time": s.time, "service": s.service}
+                for s in slots
+            ],
+        }
+
+    def book_appointment(self, slot_id: int, customer_name: str) -> dict[str, Any]:
+        """Book a free appointment slot for the customer.
+
+        Args:
+            slot_id: The slot_id of a free slot, as returned by list_free_slots.
+            customer_name: The customer's name for the booking.
+
+        Returns:
+            {"status": "ok", "booked": true, "slot": {...}}, or "booked": false with a
+            "reason" when the slot does not exist or is already taken.
+        """
+        name = " ".join(str(customer_name).split())
+        if not isinstance(slot_id, int) or isinstance(slot_id, bool) or slot_id <= 0:
+            return invalid_argument("slot_id must be a positive whole number from list_free_slots")
+        if not name or len(name) > _MAX_NAME_CHARS or not name.isprintable():
+            return invalid_argument(f"customer_name must be 1 to {_MAX_NAME_CHARS} characters")
+        with _backend("book_appointment"):
+            booked = self._db.book_slot(slot_id, name)
+            slot = self._db.get_slot(slot_id)
+        if slot is None:
+            return {"status": "ok", "booked": False, "reason": "no such slot"}
+        details = {
+            "slot_id": slot.id,
+            "date": slot.date,
+            "time": slot.time,
+            "service": slot.service,
+        }
+        if not booked:
+            return {
+                "status": "ok",
+                "booked": False,
+                "reason": "slot already booked",
+                "slot": details,
+            }
+        logger.info("booked slot %s", slot_id)
+        return {"status": "ok", "booked": True, "slot": details}
+
+    def search_faq(self, query: str) -> dict[str, Any]:
+        """Search the salon's frequently asked questions (hours, location, delivery, returns,
+        payment, services, vouchers).
+
+        Args:
+            query: The customer's question or its key words.
+
+        Returns:
+            {"status": "ok", "count": n, "results": [{"question", "answer"}]}, best first.
+        """
+        if not query.strip() or len(query) > _MAX_QUERY_CHARS:
+            return invalid_argument(f"query must be 1 to {_MAX_QUERY_CHARS} characters")
+        with _backend("search_faq"):
+            entries = self._db.search_faq(query)
+        results = [{"question": e.question, "answer": e.answer} for e in entries]
+        return {"status": "ok", "count": len(results), "results": results}
+
+    def _parse_day(self, text: str) -> dt.date | dict[str, Any] | None:
+        cleaned = text.strip().lower()
+        if cleaned in ("", "any", "next", "soon"):
+            return None
+        if cleaned == "today":
+            return self._today()
+        if cleaned == "tomorrow":
+            return self._today() + dt.timedelta(days=1)
+        if len(cleaned) == 10:
+            try:
+                return dt.date.fromisoformat(cleaned)
+            except ValueError:
+                pass
+        return invalid_argument('date must be YYYY-MM-DD, "today", "tomorrow" or empty')

@@ -1,0 +1,212 @@
+"""The demo database and the agent's tools: results, bad arguments, injection, failures."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_service.agent import open_demo_database
+from agent_service.agent.database import (
+    BOOK_SLOT_SQL,
+    BusinessDatabase,
+    fts_query,
+    is_fixed_statement,
+)
+from agent_service.agent.tools import TOOL_UNAVAILABLE, BusinessTools
+from agent_service.failures import TransientAgentError
+
+pytestmark = pytest.mark.unit
+
+INJECTIONS = [
+    "1042'; DROP TABLE orders;--",
+    '" OR 1=1 --',
+    "shampoo\" OR name:* AND NEAR(a b) NOT 'x' {x} ) (",
+    "'; DELETE FROM faq; --",
+    "*",
+    "",
+]
+
+
+@pytest.fixture
+def db() -> Iterator[BusinessDatabase]:
+    with open_demo_database(None) as database:
+        yield database
+
+
+@pytest.fixture
+def tools(db: BusinessDatabase) -> BusinessTools:
+    return BusinessTools(db)
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        tables = ("products", "orders", "order_items", "appointment_slots", "faq")
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def sqlite_internal(sql: str) -> bool:
+    # FTS5 runs its own statements on its shadow tables: nested ones are traced with a "--"
+    # prefix, the ones loading its config on first use name the schema as 'main'.
+    return sql.startswith("--") or "'main'." in sql
+
+
+def call_every_tool(tools: BusinessTools, text: str) -> list[dict[str, Any]]:
+    return [
+        tools.search_catalogue(text),
+        tools.get_order_status(text),
+        tools.list_free_slots(text),
+        tools.book_appointment(1, text),
+        tools.search_faq(text),
+    ]
+
+
+def test_tools_are_named_and_documented_for_the_model(tools: BusinessTools) -> None:
+    by_name = tools.by_name()
+    assert list(by_name) == [
+        "search_catalogue",
+        "get_order_status",
+        "list_free_slots",
+        "book_appointment",
+        "search_faq",
+    ]
+    assert all(tool.__doc__ and "Args:" in tool.__doc__ for tool in by_name.values())
+
+
+def test_search_catalogue_ranks_matches_and_reports_stock(tools: BusinessTools) -> None:
+    result = tools.search_catalogue("shampoos for dry hair")
+    names = [r["name"] for r in result["results"]]
+    assert result["status"] == "ok"
+    assert names[0] == "Argan Oil Shampoo"  # porter stemming: "shampoos" finds "shampoo"
+    tea_tree = next(r for r in result["results"] if r["name"] == "Tea Tree Shampoo")
+    assert tea_tree["in_stock"] is False
+    assert tea_tree["price"] == 12.0
+
+
+def test_get_order_status_accepts_common_spellings(tools: BusinessTools) -> None:
+    for spelling in ("1042", "#1042", "order 1042", " Order #1042 "):
+        result = tools.get_order_status(spelling)
+        assert result["found"] is True
+        assert result["order"]["status"] == "shipped"
+    assert tools.get_order_status("9999") == {"status": "ok", "found": False, "order_id": 9999}
+
+
+def test_list_free_slots_any_day_and_one_day(tools: BusinessTools) -> None:
+    upcoming = tools.list_free_slots("")
+    assert upcoming["date"] == "any"
+    assert upcoming["slots"]
+    first_day = upcoming["slots"][0]["date"]
+    one_day = tools.list_free_slots(first_day)
+    assert {s["date"] for s in one_day["slots"]} == {first_day}
+    assert tools.list_free_slots("1999-01-01")["slots"] == []
+
+
+@pytest.mark.parametrize("bad", ["next week", "2026-02-30", "31/12/2026", "tomorrow; DROP"])
+def test_list_free_slots_rejects_unreadable_dates(tools: BusinessTools, bad: str) -> None:
+    assert tools.list_free_slots(bad)["error"] == "invalid_argument"
+
+
+def test_booking_takes_a_free_slot_exactly_once(tools: BusinessTools) -> None:
+    slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
+    first = tools.book_appointment(slot_id, "Amos Okello")
+    again = tools.book_appointment(slot_id, "Someone Else")
+    assert first["booked"] is True
+    assert again == {**again, "booked": False, "reason": "slot already booked"}
+    assert slot_id not in [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
+    assert tools.book_appointment(99_999, "Amos")["reason"] == "no such slot"
+
+
+@pytest.mark.parametrize(
+    ("slot_id", "name"), [(0, "Amos"), (-3, "Amos"), (1, "   "), (1, "x" * 81), (1, "a\x00b")]
+)
+def test_booking_rejects_bad_arguments(tools: BusinessTools, slot_id: int, name: str) -> None:
+    assert tools.book_appointment(slot_id, name)["error"] == "invalid_argument"
+
+
+def test_concurrent_bookings_of_one_slot_have_one_winner(tools: BusinessTools) -> None:
+    slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: tools.book_appointment(slot_id, f"c{i}"), range(20)))
+    assert sum(r["booked"] for r in results) == 1
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 501])
+def test_searches_reject_empty_or_huge_queries(tools: BusinessTools, text: str) -> None:
+    assert tools.search_catalogue(text)["error"] == "invalid_argument"
+    assert tools.search_faq(text)["error"] == "invalid_argument"
+
+
+def test_fts_query_quotes_every_token() -> None:
+    assert fts_query('shampoo" OR name:* NEAR(a b)') == '"shampoo" OR "name" OR "near" OR "b"'
+    assert fts_query("what is the") == '"what" OR "is" OR "the"'  # only stopwords: keep them
+    assert fts_query("'; -- *") is None
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_hostile_text_is_only_ever_a_bound_value(
+    db: BusinessDatabase, tools: BusinessTools, text: str
+) -> None:
+    before = table_counts(db.path)
+    traced: list[str] = []
+    db.set_trace_callback(traced.append)
+    results = call_every_tool(tools, text)
+    db.set_trace_callback(None)
+    json.dumps(results)  # every result is JSON-able
+    ours = [sql for sql in traced if not sqlite_internal(sql)]
+    assert ours
+    assert [sql for sql in ours if not is_fixed_statement(sql)] == []
+    assert table_counts(db.path) == before
+
+
+def test_the_only_write_is_the_booking_update(db: BusinessDatabase, tools: BusinessTools) -> None:
+    traced: list[str] = []
+    db.set_trace_callback(traced.append)
+    call_every_tool(tools, "argan shampoo 1042 today")
+    writes = [s for s in traced if not s.startswith("SELECT") and not sqlite_internal(s)]
+    assert writes
+    assert all(s.startswith(BOOK_SLOT_SQL.split("?")[0]) for s in writes)
+
+
+def test_a_booking_stores_hostile_names_verbatim(
+    db: BusinessDatabase, tools: BusinessTools
+) -> None:
+    slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
+    assert tools.book_appointment(slot_id, "Bobby'); DROP TABLE orders;--")["booked"]
+    with sqlite3.connect(db.path) as conn:
+        row = conn.execute("SELECT customer_name FROM appointment_slots WHERE id = ?", (slot_id,))
+        assert row.fetchone()[0] == "Bobby'); DROP TABLE orders;--"
+    assert table_counts(db.path)["orders"] == 6
+
+
+def test_a_failing_backend_raises_a_retryable_error(db: BusinessDatabase) -> None:
+    tools = BusinessTools(db)
+    db.close()
+    with pytest.raises(TransientAgentError) as caught:
+        tools.search_faq("opening hours")
+    assert caught.value.code == TOOL_UNAVAILABLE
+    assert caught.value.retryable
+
+
+def test_a_named_database_is_created_once_and_persists(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "shop.db"
+    with open_demo_database(path) as db:
+        slot_id = BusinessTools(db).list_free_slots("")["slots"][0]["slot_id"]
+        assert BusinessTools(db).book_appointment(slot_id, "Amos")["booked"]
+    with open_demo_database(str(path)) as db:
+        assert BusinessTools(db).book_appointment(slot_id, "Amos")["booked"] is False
+    assert path.exists()
+    assert [p.name for p in path.parent.iterdir()] == ["shop.db"]  # no seed leftovers
+
+
+def test_a_temporary_database_is_removed_on_close() -> None:
+    db = open_demo_database(None)
+    folder = db.path.parent
+    assert db.path.exists()
+    db.close()
+    db.close()
+    assert not folder.exists()
