@@ -16,7 +16,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import pytest
@@ -25,6 +25,9 @@ from aio_pika.abc import AbstractRobustConnection
 from agent_service.contract.topology import Topology, declare, delete
 from harness.broker import Broker, PrivateNode, choose_broker
 from harness.broker.private_node import rabbitmq_available
+
+if TYPE_CHECKING:
+    from agent_service.service import AgentService
 
 TopologyFactory = Callable[..., Awaitable[Topology]]
 
@@ -92,3 +95,27 @@ async def make_topology(broker: Broker) -> AsyncIterator[TopologyFactory]:
             async with await aio_pika.connect(broker.url, timeout=10) as connection:
                 for topology in made:
                     await delete(await connection.channel(), topology)
+
+
+ServiceFactory = Callable[..., Awaitable["AgentService"]]
+
+
+@pytest.fixture
+async def start_agent_service(broker: Broker) -> AsyncIterator[ServiceFactory]:
+    """``await start_agent_service(topology, concurrent_tasks=5, ...)``: the real service, in
+    this process, with the scripted model (settings by field name); stopped after the test."""
+    from agent_service.service import AgentService
+    from harness.agent_process import service_settings
+
+    started: list[AgentService] = []
+
+    async def factory(topology: Topology, **overrides: Any) -> AgentService:
+        service = AgentService(service_settings(broker.url, topology, **overrides))
+        await service.__aenter__()
+        started.append(service)
+        return service
+
+    yield factory
+    for service in reversed(started):
+        with contextlib.suppress(Exception):
+            await service.stop()

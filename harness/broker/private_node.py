@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -33,9 +34,35 @@ def rabbitmq_available() -> bool:
 
 
 def free_port() -> int:
+    """A free port for a client-facing test server (from the kernel's ephemeral range)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def node_port() -> int:
+    """A free port BELOW the ephemeral range, for a node that will be killed and restarted.
+
+    While the node is down, clients reconnecting every half second take ephemeral source
+    ports; one of them can land on the node's own port (even connect to itself, a TCP
+    self-connect) and keep the node from binding it again. Ports outside the range are never
+    handed out as source ports.
+    """
+    low = _ephemeral_range()[0]
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low - 1)
+        if _port_is_free(port):
+            return port
+    return free_port()
 
 
 def _port_is_free(port: int) -> bool:
@@ -72,8 +99,8 @@ class PrivateNode:
         self.folder = Path(folder or tempfile.mkdtemp(prefix="harness-rabbit-"))
         self.name = name or f"harness-{os.getpid()}-{secrets.token_hex(3)}@localhost"
         self.cluster_name = f"harness-{secrets.token_hex(4)}"
-        self.port = free_port()
-        self.dist_port = free_port()
+        self.port = node_port()
+        self.dist_port = node_port()
         self.boot_timeout = boot_timeout
         self._extra_config = extra_config
         self._process: subprocess.Popen[bytes] | None = None
@@ -168,9 +195,15 @@ class PrivateNode:
         """Start the node (again, on the same data) and wait for an AMQP handshake."""
         if self.is_running():
             return
-        for port in (self.port, self.dist_port):
-            if not _port_is_free(port):
-                raise BrokerError(f"port {port} of {self.name} is taken by another process")
+        if self.start_seconds is None:
+            # First start: a taken port means another program; say so rather than boot into it.
+            for port in (self.port, self.dist_port):
+                if not _port_is_free(port):
+                    raise BrokerError(f"port {port} of {self.name} is taken by another process")
+        else:
+            # Restart: connections of the killed node linger (FIN_WAIT) for a while and make
+            # a plain bind test fail, but RabbitMQ binds with SO_REUSEADDR and gets the port.
+            await self._wait_ports_free(10.0)
         began = time.monotonic()
         self._console = (self.folder / "console.log").open("ab")
         self._process = subprocess.Popen(
@@ -198,6 +231,13 @@ class PrivateNode:
             await self.kill()
             raise BrokerError(f"{self.name} reported BOOT FAILED\n{self.log_tail()}")
         self.start_seconds = time.monotonic() - began
+
+    async def _wait_ports_free(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _port_is_free(self.port) and _port_is_free(self.dist_port):
+                return
+            await asyncio.sleep(0.2)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop (SIGTERM: RabbitMQ shuts down in order); SIGKILL after ``timeout``."""

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the agent service (the spec's "Python Service" list)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServiceMetrics:
+    """One registry per service instance, so several instances can live in one process."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter(
+            "agent_messages_consumed", "Messages consumed from ag_queue", ["task_type"], registry=r
+        )
+        self.published = Counter(
+            "agent_messages_published", "Replies published to wb_queue", ["status"], registry=r
+        )
+        self.failures = Counter(
+            "agent_failures", "Processing failures by kind and code", ["kind", "code"], registry=r
+        )
+        self.retries = Counter(
+            "agent_retries", "Requests sent to a retry wait queue", ["level"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "agent_dead_lettered", "Requests rejected to dlx_agent", registry=r
+        )
+        self.duplicates = Counter(
+            "agent_duplicates", "Deliveries of an already answered request", registry=r
+        )
+        self.processing = Histogram(
+            "agent_processing_seconds",
+            "Agent processing time per request",
+            ["task_type"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.tools = Counter("agent_tools_used", "Tool calls by tool", ["tool"], registry=r)
+        self.in_flight = Gauge("agent_in_flight", "Requests being processed", registry=r)
+        self.connected = Gauge("agent_broker_connected", "1 while connected", registry=r)

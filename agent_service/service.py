@@ -1,0 +1,172 @@
+"""The agent service's lifecycle: connect, declare, consume, serve health, shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+
+from agent_service.contract.topology import declare
+from agent_service.dedup import Deduplicator
+from agent_service.observability.health import HealthServer
+from agent_service.observability.metrics import ServiceMetrics
+from agent_service.processor import Engine, Processor
+from agent_service.queue.consumer import Consumer
+from agent_service.queue.publisher import Publisher
+from agent_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings, stack: AsyncExitStack) -> Engine:
+    """The ADK agent engine with the model the settings name (fails fast without a key).
+    Its database and runners are closed when ``stack`` closes."""
+    from agent_service.agent import AgentEngine, build_model, open_demo_database
+    from agent_service.agent.model_config import scripted_options
+
+    options = scripted_options(settings.scripted_latency, str(settings.scripted_failure_rate))
+    model = build_model(settings.agent_model, options)
+    database = open_demo_database(str(settings.agent_db_path) if settings.agent_db_path else None)
+    stack.callback(database.close)
+    engine = AgentEngine(model=model, database=database)
+    stack.push_async_callback(engine.close)
+    return engine
+
+
+class AgentService:
+    """``async with AgentService(settings) as service: await service.wait_closed()``."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.topology = settings.topology()
+        self.metrics = ServiceMetrics()
+        self._engine = engine
+        self._stack = AsyncExitStack()
+        self._connection: AbstractRobustConnection | None = None
+        self._consumer: Consumer | None = None
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self.health_port: int | None = None
+
+    def ready(self) -> bool:
+        connection = self._connection
+        return bool(
+            connection is not None
+            and not connection.is_closed
+            and self._consumer is not None
+            and self._consumer.consuming
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return self._consumer.in_flight if self._consumer else 0
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        s = self.settings
+        engine = self._engine or build_engine(s, self._stack)
+        connection = await aio_pika.connect_robust(
+            s.amqp_url(),
+            timeout=15,
+            heartbeat=s.rabbitmq_heartbeat,
+            reconnect_interval=s.reconnect_interval,
+            ssl_context=s.ssl_context(),
+            client_properties={"connection_name": "agent-service"},
+        )
+        self._connection = connection
+        self._stack.push_async_callback(self._close_connection, connection)
+        await declare(await connection.channel(), self.topology)
+        connection.reconnect_callbacks.add(self._on_reconnect)
+        connection.close_callbacks.add(self._on_connection_lost)
+        processor = Processor(
+            engine,
+            Publisher(lambda: connection.channel(publisher_confirms=True), self.topology),
+            Deduplicator(s.dedup_ttl, s.dedup_max_entries),
+            self.metrics,
+            max_processing_time=s.max_processing_time,
+            max_retries=s.max_retries,
+            max_message_bytes=s.max_message_bytes,
+            include_stack=s.error_include_stack,
+        )
+        self._consumer = Consumer(
+            connection,
+            self.topology.agent_queue,
+            processor,
+            self.metrics,
+            concurrent_tasks=s.concurrent_tasks,
+            prefetch=s.agent_queue_prefetch,
+        )
+        if s.health_port >= 0:
+            health = HealthServer(self.metrics.registry, self.ready, s.health_host, s.health_port)
+            await self._stack.enter_async_context(health)
+            self.health_port = health.port
+        await self._consumer.start()
+        self.metrics.connected.set(1)
+        log.info(
+            "agent service consuming",
+            extra={
+                "queue": self.topology.agent_queue,
+                "concurrent_tasks": s.concurrent_tasks,
+                "prefetch": s.agent_queue_prefetch,
+                "model": s.agent_model,
+                "health_port": self.health_port,
+            },
+        )
+
+    async def _close_connection(self, connection: AbstractRobustConnection) -> None:
+        # Closing while the broker is unreachable must not hang the shutdown.
+        try:
+            await asyncio.wait_for(connection.close(), 10)
+        except (TimeoutError, Exception):
+            log.warning("broker connection did not close cleanly")
+
+    async def _on_reconnect(self, connection: Any) -> None:
+        # The broker may have lost non-durable state or been replaced: declare again.
+        self.metrics.connected.set(1)
+        log.info("reconnected to the broker; declaring the topology again")
+        with contextlib.suppress(Exception):
+            await declare(await connection.channel(), self.topology)
+
+    def _on_connection_lost(self, *_: Any) -> None:
+        self.metrics.connected.set(0)
+        if not self._stopping:
+            log.warning("lost the broker connection; reconnecting")
+
+    async def stop(self) -> None:
+        """Stop consuming, finish or return in-flight work within SHUTDOWN_GRACE, close."""
+        self._stopping = True
+        if self._consumer is not None:
+            await self._consumer.stop(self.settings.shutdown_grace)
+        await self._stack.aclose()
+        self._stopped.set()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down", extra={"in_flight": self.in_flight})

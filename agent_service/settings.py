@@ -1,0 +1,210 @@
+"""The service's settings, read from the environment with the spec's variable names.
+
+Every field is documented once, here. A bad value stops the service at start with a message
+naming the variable (``load_settings``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent_service.contract.topology import Topology
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # --- RabbitMQ connection -------------------------------------------------------------
+    rabbitmq_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("RABBITMQ_URL", "AMQP_URL"),
+        description="One AMQP URL (amqp:// or amqps://); overrides the five settings below",
+    )
+    rabbitmq_host: str = Field("localhost", validation_alias="RABBITMQ_HOST")
+    rabbitmq_port: int = Field(5672, ge=1, le=65535, validation_alias="RABBITMQ_PORT")
+    rabbitmq_user: str = Field("guest", validation_alias="RABBITMQ_USER")
+    # Only the local broker's well-known guest password has a default; set it in production.
+    rabbitmq_pass: SecretStr = Field(SecretStr("guest"), validation_alias="RABBITMQ_PASS")
+    rabbitmq_vhost: str = Field("/", validation_alias="RABBITMQ_VHOST")
+    rabbitmq_tls: bool = Field(False, validation_alias="RABBITMQ_TLS", description="Use amqps")
+    rabbitmq_ca_file: Path | None = Field(None, validation_alias="RABBITMQ_CA_FILE")
+    rabbitmq_cert_file: Path | None = Field(None, validation_alias="RABBITMQ_CERT_FILE")
+    rabbitmq_key_file: Path | None = Field(None, validation_alias="RABBITMQ_KEY_FILE")
+    rabbitmq_heartbeat: int = Field(
+        30, ge=0, validation_alias="RABBITMQ_HEARTBEAT", description="Seconds; finds dead peers"
+    )
+    reconnect_interval: float = Field(1.0, gt=0, validation_alias="RABBITMQ_RECONNECT_INTERVAL")
+
+    # --- Queues --------------------------------------------------------------------------
+    agent_queue: str = Field("ag_queue", min_length=1, validation_alias="AGENT_QUEUE")
+    webhook_queue: str = Field("wb_queue", min_length=1, validation_alias="WEBHOOK_QUEUE")
+    dlx_agent: str = Field("dlx_agent", min_length=1, validation_alias="DLX_AGENT")
+    dlx_webhook: str = Field("dlx_webhook", min_length=1, validation_alias="DLX_WEBHOOK")
+    agent_message_ttl: int = Field(
+        300_000, gt=0, validation_alias=_env("MESSAGE_TTL", "AGENT_MESSAGE_TTL"), description="ms"
+    )
+    webhook_message_ttl: int = Field(60_000, gt=0, validation_alias="WEBHOOK_MESSAGE_TTL")
+    agent_queue_prefetch: int = Field(1, ge=1, le=1000, validation_alias="AGENT_QUEUE_PREFETCH")
+
+    # --- Processing ----------------------------------------------------------------------
+    concurrent_tasks: int = Field(5, ge=1, le=1000, validation_alias="CONCURRENT_TASKS")
+    max_processing_time: float = Field(
+        300.0, gt=0, validation_alias="MAX_PROCESSING_TIME", description="Seconds per request"
+    )
+    max_message_bytes: int = Field(262_144, ge=1024, validation_alias="MAX_MESSAGE_BYTES")
+    max_retries: int = Field(3, ge=0, le=10, validation_alias="MAX_RETRIES")
+    retry_delay: float = Field(
+        30.0, gt=0, validation_alias="RETRY_DELAY", description="Seconds before the first retry"
+    )
+    retry_backoff_multiplier: float = Field(
+        2.0, ge=1, validation_alias=_env("RETRY_BACKOFF_MULTIPLIER", "BACKOFF_MULTIPLIER")
+    )
+    retry_delays_list: str | None = Field(
+        None,
+        validation_alias="RETRY_DELAYS",
+        description="Seconds, comma-separated; overrides RETRY_DELAY and the multiplier",
+    )
+    webhook_retry_delays: str | None = Field(
+        None,
+        validation_alias="WEBHOOK_RETRY_DELAYS",
+        description="Seconds, comma-separated: the Node side's wait queues (default: as ours)",
+    )
+    shutdown_grace: float = Field(
+        30.0, ge=0, validation_alias="SHUTDOWN_GRACE", description="Seconds to finish work"
+    )
+    dedup_ttl: float = Field(
+        900.0, gt=0, validation_alias="DEDUP_TTL", description="Seconds a messageId is remembered"
+    )
+    dedup_max_entries: int = Field(100_000, ge=100, validation_alias="DEDUP_MAX_ENTRIES")
+    error_include_stack: bool = Field(
+        False, validation_alias="ERROR_INCLUDE_STACK", description="Put stacks in error.stack"
+    )
+
+    # --- The agent -----------------------------------------------------------------------
+    agent_model: str = Field(
+        "gemini-2.5-flash",
+        min_length=1,
+        validation_alias="AGENT_MODEL",
+        description="A Gemini model name, or 'scripted' (offline, deterministic)",
+    )
+    scripted_latency: str = Field(
+        "0", validation_alias="SCRIPTED_LATENCY", description="e.g. 0, 1.0, uniform:0.5:1.5"
+    )
+    scripted_failure_rate: float = Field(0.0, ge=0, le=1, validation_alias="SCRIPTED_FAILURE_RATE")
+    agent_db_path: Path | None = Field(
+        None, validation_alias="AGENT_DB_PATH", description="SQLite business data (demo if unset)"
+    )
+
+    # --- Observability -------------------------------------------------------------------
+    health_port: int = Field(
+        8080, ge=-1, le=65535, validation_alias="HEALTH_PORT", description="0 any, -1 off"
+    )
+    health_host: str = Field("127.0.0.1", validation_alias="HEALTH_HOST")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="LOG_LEVEL"
+    )
+    log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def amqp_url(self) -> str:
+        if self.rabbitmq_url is not None:
+            return self.rabbitmq_url.get_secret_value()
+        scheme = "amqps" if self.rabbitmq_tls else "amqp"
+        user = quote(self.rabbitmq_user, safe="")
+        password = quote(self.rabbitmq_pass.get_secret_value(), safe="")
+        vhost = quote(self.rabbitmq_vhost, safe="")
+        return f"{scheme}://{user}:{password}@{self.rabbitmq_host}:{self.rabbitmq_port}/{vhost}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not (self.rabbitmq_tls or self.amqp_url().startswith("amqps://")):
+            return None
+        context = ssl.create_default_context(cafile=self.rabbitmq_ca_file)
+        if self.rabbitmq_cert_file:
+            context.load_cert_chain(self.rabbitmq_cert_file, self.rabbitmq_key_file)
+        return context
+
+    def retry_delays(self) -> tuple[float, ...]:
+        """Seconds to wait before retry 1, 2, ... (30, 60, 120 by default)."""
+        if self.retry_delays_list is not None:
+            listed = _seconds_list(self.retry_delays_list)
+            return tuple(listed[min(i, len(listed) - 1)] for i in range(self.max_retries))
+        return tuple(
+            self.retry_delay * self.retry_backoff_multiplier**level
+            for level in range(self.max_retries)
+        )
+
+    @field_validator("webhook_retry_delays", "retry_delays_list")
+    @classmethod
+    def _delays(cls, value: str | None) -> str | None:
+        if value is not None:
+            _seconds_list(value)
+        return value
+
+    def topology(self) -> Topology:
+        delays_ms = tuple(max(1, round(d * 1000)) for d in self.retry_delays())
+        webhook_ms = delays_ms
+        if self.webhook_retry_delays is not None:
+            webhook_ms = tuple(round(d * 1000) for d in _seconds_list(self.webhook_retry_delays))
+        return Topology(
+            agent_queue=self.agent_queue,
+            webhook_queue=self.webhook_queue,
+            dlx_agent=self.dlx_agent,
+            dlx_webhook=self.dlx_webhook,
+            agent_ttl_ms=self.agent_message_ttl,
+            webhook_ttl_ms=self.webhook_message_ttl,
+            agent_retry_delays_ms=delays_ms,
+            webhook_retry_delays_ms=webhook_ms,
+            agent_prefetch=self.agent_queue_prefetch,
+        )
+
+
+def _seconds_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError("expected seconds separated by commas, e.g. 30,60,120") from None
+    if any(v <= 0 for v in values):
+        raise ValueError("every delay must be above 0")
+    return values
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and ``overrides`` by field name), or a SettingsError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{_env_name(str(err['loc'][0])) if err['loc'] else '?'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,114 @@
+"""Small broker helpers for tests and scenarios: publish requests, read replies, count depth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+
+from agent_service.contract.codec import decode_reply, request_message
+from agent_service.contract.messages import AgentReply, AgentRequest
+from agent_service.contract.topology import Topology
+
+
+async def publish_requests(
+    channel: AbstractChannel,
+    topology: Topology,
+    requests: Iterable[AgentRequest],
+    *,
+    retry_for: float = 0.0,
+) -> None:
+    """Publish with confirms (the channel must have publisher_confirms on). With ``retry_for``,
+    a publish that fails while a robust connection reconnects is tried again until then."""
+    deadline = time.monotonic() + retry_for
+
+    async def one(request: AgentRequest) -> None:
+        while True:
+            try:
+                await channel.default_exchange.publish(
+                    request_message(request), routing_key=topology.agent_queue
+                )
+                return
+            except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(one(r) for r in requests))
+
+
+async def queue_depth(connection: AbstractConnection, queue: str) -> int:
+    channel = await connection.channel()
+    try:
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+    finally:
+        await channel.close()
+
+
+async def drain(
+    connection: AbstractConnection, queue: str, *, ack: bool = True
+) -> list[AbstractIncomingMessage]:
+    """Every message in the queue now (acked, so removed, unless ``ack`` is False).
+
+    Each message is acked only once it is in the list: if the link drops half way, what was
+    not acked goes back to the queue instead of being lost with the broken connection."""
+    channel = await connection.channel()
+    q = await channel.get_queue(queue, ensure=False)
+    got = []
+    try:
+        while (message := await q.get(no_ack=False, fail=False)) is not None:
+            got.append(message)
+            if ack:
+                await message.ack()
+    finally:
+        if not channel.is_closed:
+            await channel.close()  # unacked messages go back to the queue
+    return got
+
+
+class ReplyCollector:
+    """Consumes a reply queue and groups what arrives by ``originalMessageId``."""
+
+    def __init__(self, connection: AbstractConnection, queue: str) -> None:
+        self._connection = connection
+        self._queue = queue
+        self.replies: dict[str, list[AgentReply]] = defaultdict(list)
+        self.messages: list[AbstractIncomingMessage] = []
+        self._changed = asyncio.Event()
+        self._channel: AbstractChannel | None = None
+
+    async def __aenter__(self) -> ReplyCollector:
+        self._channel = await self._connection.channel()
+        queue = await self._channel.get_queue(self._queue, ensure=False)
+        await queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        reply = decode_reply(message.body)
+        self.replies[reply.originalMessageId].append(reply)
+        self.messages.append(message)
+        self._changed.set()
+
+    async def wait_for(self, ids: Iterable[str], timeout: float) -> dict[str, list[AgentReply]]:
+        """Wait until every id has at least one reply; raise TimeoutError naming the missing."""
+        wanted = set(ids)
+        deadline = time.monotonic() + timeout
+        while missing := wanted - set(self.replies):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(missing)} of {len(wanted)} requests got no reply")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+        return {i: self.replies[i] for i in wanted}
