@@ -1,0 +1,174 @@
+"""The node simulator's parts on their own: routing, calling codes, the store, the ledger,
+reading dead letters, and how Wasender's answers are sorted (against FakeWasender, no broker)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_service.contract.messages import TaskType
+from agent_service.contract.topology import Topology
+from fakes import FakeWasender, InvalidNumber, RateLimited, ServerError, SoftFailure, Timeout
+from fakes.node_simulator import NodeSimulatorConfig, country_code, route_task
+from fakes.node_simulator.dead_letters import read_dead_request
+from fakes.node_simulator.store import OutcomeLedger, Store
+from fakes.node_simulator.wasender_client import WasenderClient, send_until_verdict
+from fakes.webhooks import InboundMessage
+
+pytestmark = pytest.mark.unit
+
+PHONE = "+256703722777"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Can I book a slot for Friday?", TaskType.APPOINTMENT),
+        ("I need an appointment", TaskType.APPOINTMENT),
+        ("Where is my order #4411?", TaskType.ORDER),
+        ("when is the delivery", TaskType.ORDER),
+        ("status of #123", TaskType.ORDER),
+        ("Do you have size 42?", TaskType.SEARCH),
+        ("what's the price of rice", TaskType.SEARCH),
+        ("find me a blue shirt", TaskType.SEARCH),
+        ("Hello there", TaskType.CONVERSATION),
+        ("a bookshelf, an ordinary one", TaskType.CONVERSATION),
+    ],
+)
+def test_route_task_by_keywords(text: str, expected: TaskType) -> None:
+    assert route_task(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("digits", "expected"),
+    [
+        ("256703722777", "256"),
+        ("254712345678", "254"),
+        ("14155550123", "1"),
+        ("447911123456", "44"),
+        ("919812345678", "91"),
+        ("27821234567", "27"),
+        ("8801712345678", None),
+    ],
+)
+def test_country_code_takes_the_longest_known_prefix(digits: str, expected: str | None) -> None:
+    assert country_code(digits) == expected
+
+
+def _inbound(message_id: str, text: str, phone: str = PHONE) -> InboundMessage:
+    return InboundMessage(
+        message_id, phone[1:] + "@s.whatsapp.net", phone, "Ann", text, "text", 1, "messages.upsert"
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "node.db")
+
+
+def test_store_deduplicates_on_whatsapp_id_and_reads_history_oldest_first(store: Store) -> None:
+    first = store.insert_inbound(_inbound("A", "one"), PHONE)
+    assert first is not None
+    assert store.insert_inbound(_inbound("A", "one again"), PHONE) is None
+    store.set_request_id(first, "req-1")
+    store.add_assistant(PHONE, "reply one", "req-1")
+    current = store.insert_inbound(_inbound("B", "two"), PHONE)
+    store.insert_inbound(_inbound("C", "other contact", "+254712345678"), "+254712345678")
+
+    turns = store.history(PHONE, 10, before_id=current)
+    assert [(t.role, t.text) for t in turns] == [("user", "one"), ("assistant", "reply one")]
+    assert [t.text for t in store.history(PHONE, 1, before_id=current)] == ["reply one"]
+    assert store.whatsapp_id_for("req-1") == "A"
+
+
+def test_store_contacts_keep_settings_and_latest_name(tmp_path: Path) -> None:
+    store = Store(tmp_path / "n.db", ai_enabled_by_default=False)
+    store.ensure_contact(PHONE, "Ann")
+    store.set_user_notes(PHONE, "VIP")
+    store.ensure_contact(PHONE, None)
+    contact = store.contact(PHONE)
+    assert contact is not None
+    assert (contact.name, contact.ai_enabled, contact.user_notes) == ("Ann", False, "VIP")
+
+
+def test_ledger_allows_one_outcome_per_request(store: Store) -> None:
+    ledger = OutcomeLedger(store)
+    assert ledger.claim("r1")
+    assert not ledger.claim("r1"), "a twin arriving while the first is active is a duplicate"
+    ledger.wait("r1")
+    assert not ledger.claim("r1"), "only the retry queue's copy may carry on"
+    assert ledger.claim("r1", continuation=True)
+    ledger.finish("r1", "reply")
+    assert not ledger.claim("r1", continuation=True)
+    assert store.outcomes() == {"r1": "reply"}
+    assert ledger.claim("r2")
+    ledger.release("r2")
+    assert ledger.claim("r2"), "a released claim is free for the redelivery"
+
+
+def test_read_dead_request_is_tolerant() -> None:
+    body = {"messageId": "m-1", "contact": {"phoneNumber": PHONE}, "taskType": "nonsense"}
+    dead = read_dead_request(json.dumps(body).encode())
+    assert dead is not None
+    assert (dead.request_id, dead.phone) == ("m-1", PHONE)
+    by_jid = read_dead_request(b'{"contact": {"remoteJid": "256703722777@s.whatsapp.net"}}')
+    assert by_jid is not None
+    assert by_jid.phone == PHONE
+    assert by_jid.request_id.startswith("body-sha256:")
+    for unreadable in (b"not json", b"[1]", b'{"contact": {"phoneNumber": "12"}}', b"{}"):
+        assert read_dead_request(unreadable) is None
+
+
+def test_config_refuses_retries_without_wait_queues() -> None:
+    with pytest.raises(ValueError, match="retry delay"):
+        NodeSimulatorConfig("amqp://", Topology(webhook_retry_delays_ms=()), "http://x", "k", "s")
+
+
+@pytest.fixture
+async def wasender() -> AsyncIterator[FakeWasender]:
+    async with FakeWasender(api_key="key") as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(wasender: FakeWasender) -> AsyncIterator[WasenderClient]:
+    client = WasenderClient(wasender.url, "key", timeout=0.2, rate_limit_max_wait=1)
+    yield client
+    await client.close()
+
+
+async def test_client_sorts_answers(wasender: FakeWasender, client: WasenderClient) -> None:
+    assert (await client.send(PHONE, "hi")).ok
+    wasender.inject(SoftFailure(), times=1)
+    wasender.inject(ServerError(503), times=1)
+    wasender.inject(Timeout(), times=1)
+    wasender.inject(InvalidNumber(), times=1)
+    results = [await client.send(PHONE, "hi") for _ in range(4)]
+    assert [(r.status, r.reason) for r in results] == [
+        ("transient", "soft_failure"),
+        ("transient", "server_error"),
+        ("transient", "timeout"),
+        ("permanent", "invalid_number"),
+    ]
+    bad_key = WasenderClient(wasender.url, "wrong", timeout=1, rate_limit_max_wait=1)
+    unauthorised = await bad_key.send(PHONE, "hi")
+    await bad_key.close()
+    assert (unauthorised.status, unauthorised.reason) == ("permanent", "client_error")
+
+
+async def test_a_429_pauses_every_send_for_retry_after_capped(
+    wasender: FakeWasender, client: WasenderClient
+) -> None:
+    wasender.inject(RateLimited(retry_after=30), times=1)
+    started = time.monotonic()
+    verdict = await send_until_verdict(
+        client, PHONE, "hi", attempts=0, max_retries=3, on_failure=lambda _: None
+    )
+    waited = time.monotonic() - started
+    assert verdict.action == "sent"
+    assert verdict.attempts == 1, "the 429 counts as an attempt"
+    assert 0.9 <= waited < 2.5, "retry_after 30 s is capped at rate_limit_max_wait (1 s)"
