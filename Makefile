@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck contracts check-contracts node-contracts clean
+.PHONY: demo test lint typecheck contracts check-contracts node-contracts pacts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/harness smoke
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -33,5 +33,21 @@ contracts: $(STAMP)
 check-contracts: $(STAMP)
 	$(BIN)/harness contracts check
 
+NODE_DIR := contracts/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
+
+# npm ci again only when the lock file changes; it works offline from npm's cache.
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --prefer-offline --no-audit --no-fund
+	touch $@
+
+# The Node side's pact tests alone (pytest runs them too, in tests/contract/test_pact_node.py).
+node-contracts: $(NODE_STAMP)
+	cd $(NODE_DIR) && PACT_DO_NOT_TRACK=true npm test
+
+# Rewrite both pact files in contracts/pacts/ (review the diff, then commit).
+pacts: $(STAMP) $(NODE_STAMP)
+	PACT_UPDATE=1 PACT_DO_NOT_TRACK=true $(BIN)/pytest -m contract tests/contract
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NODE_DIR)/node_modules
