@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/harness smoke
+	$(BIN)/harness simulate
 
 test: $(STAMP) lint typecheck $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

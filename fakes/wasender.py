@@ -69,6 +69,7 @@ class FakeWasender(SendRecorder):
         rate_limit_window_seconds: float = 60.0,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        port: int = 0,
     ) -> None:
         """Configure the fake; it listens only once started.
 
@@ -80,6 +81,7 @@ class FakeWasender(SendRecorder):
         super().__init__()
         self.api_key = api_key
         self._clock = clock
+        self._port = port
         self._limiter = FixedWindowLimiter(rate_limit_per_minute, rate_limit_window_seconds, clock)
         self._rng = random.Random(seed)
         self._rules: list[FaultRule] = []
@@ -113,7 +115,9 @@ class FakeWasender(SendRecorder):
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            # Port 0 (any free port) unless a fixed one is asked for, e.g. so the Node team's
+            # real service can be configured with this fake's URL before the run.
+            site = web.TCPSite(runner, "127.0.0.1", self._port)
             await site.start()
             host, port = runner.addresses[0][:2]
         except BaseException:

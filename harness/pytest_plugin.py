@@ -8,6 +8,11 @@ pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the R
 - ``controlled_node``: ``private_node``, started again after the test whatever it did.
 - ``amqp_connection``: a connection named after the test, closed after it.
 - ``make_topology``: the topology under names unique to the test, declared, deleted after.
+- ``start_agent_service``: the real agent service in this process (scripted model).
+- ``fake_wasender``, ``fake_whatsapp``, ``alert_receiver``: the fakes of the other parties.
+- ``start_node_simulator``: the Node side, wired to those fakes.
+- ``make_stack``: the whole system (fakes, Node simulator, agent service process, ledger).
+- ``ledger``: an empty ledger.
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract.topology import Topology, declare, delete
+from fakes.alert_receiver import AlertReceiver
+from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
+from fakes.wasender import FakeWasender
+from fakes.whatsapp import FakeWhatsApp
 from harness.broker import Broker, PrivateNode, choose_broker
 from harness.broker.private_node import rabbitmq_available
+from harness.ledger import Ledger
+from harness.stack import SimulationStack, StackOptions
 
 if TYPE_CHECKING:
     from agent_service.service import AgentService
@@ -119,3 +130,68 @@ async def start_agent_service(broker: Broker) -> AsyncIterator[ServiceFactory]:
     for service in reversed(started):
         with contextlib.suppress(Exception):
             await service.stop()
+
+
+@pytest.fixture
+async def fake_wasender() -> AsyncIterator[FakeWasender]:
+    """A fake Wasender API on 127.0.0.1 (any port), API key ``test-key``."""
+    async with FakeWasender() as wasender:
+        yield wasender
+
+
+@pytest.fixture
+def fake_whatsapp() -> FakeWhatsApp:
+    """Builds and posts Wasender webhook events, signed with the secret ``test-secret``."""
+    return FakeWhatsApp("test-secret")
+
+
+@pytest.fixture
+async def alert_receiver() -> AsyncIterator[AlertReceiver]:
+    async with AlertReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+async def start_node_simulator(
+    broker: Broker, fake_wasender: FakeWasender, alert_receiver: AlertReceiver
+) -> AsyncIterator[Callable[..., Awaitable[NodeSimulator]]]:
+    """``await start_node_simulator(topology, **config)``: the Node side, wired to
+    ``fake_wasender`` and ``alert_receiver``, webhook secret ``test-secret``."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(topology: Topology, **config: Any) -> NodeSimulator:
+            settings = NodeSimulatorConfig(
+                amqp_url=broker.url,
+                topology=topology,
+                wasender_url=fake_wasender.url,
+                wasender_api_key=fake_wasender.api_key,
+                webhook_secret="test-secret",
+                alert_url=alert_receiver.url,
+                max_retries=len(topology.webhook_retry_delays_ms),
+                **config,
+            )
+            return await stack.enter_async_context(NodeSimulator(settings))
+
+        yield factory
+
+
+@pytest.fixture
+async def make_stack(broker: Broker) -> AsyncIterator[Callable[..., Awaitable[SimulationStack]]]:
+    """``await make_stack(**StackOptions)``: the whole system on the session broker (fakes, Node
+    simulator, agent service process, ledger), stopped after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(**options: Any) -> SimulationStack:
+            return await stack.enter_async_context(
+                SimulationStack(StackOptions(**options), broker=broker)
+            )
+
+        yield factory
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    """An empty ledger (the fallback text of the agent service)."""
+    from agent_service.replies import FALLBACK_TEXT
+
+    return Ledger(FALLBACK_TEXT)

@@ -1,0 +1,93 @@
+"""The ledger: every user message a scenario injects, and what the user got for it.
+
+Outcomes are read where the user would see them: sends at the fake Wasender (a reply, or the
+fallback text) and admin alerts (parked). A send is attributed to the oldest message of that
+contact still waiting for an outcome; a send to a contact with nothing waiting is a duplicate.
+Scenarios keep one message per contact in flight (a person waits for the answer), so the
+attribution is exact there; bursts are attributed in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from fakes.phones import to_digits as digits_of
+
+
+class Outcome(StrEnum):
+    REPLY = "reply"
+    FALLBACK = "fallback"
+    PARKED = "parked"
+    MISSING = "missing"
+
+
+@dataclass
+class Entry:
+    whatsapp_id: str
+    phone: str
+    text: str
+    task: str
+    sent_at: float
+    outcome: Outcome | None = None
+    outcome_at: float | None = None
+    reply_text: str | None = None
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.outcome_at is None else self.outcome_at - self.sent_at
+
+
+@dataclass
+class Ledger:
+    fallback_text: str
+    entries: list[Entry] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (phone, text)
+    unmatched_alerts: list[str] = field(default_factory=list)
+    _waiting: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
+    _by_whatsapp_id: dict[str, Entry] = field(default_factory=dict)
+
+    def injected(self, whatsapp_id: str, phone: str, text: str, task: str) -> Entry:
+        entry = Entry(whatsapp_id, digits_of(phone), text, task, time.monotonic())
+        self.entries.append(entry)
+        self._waiting[entry.phone].append(entry)
+        self._by_whatsapp_id[whatsapp_id] = entry
+        return entry
+
+    def withdraw(self, entry: Entry) -> None:
+        """The message never entered the system (the webhook refused it): not counted."""
+        self.entries.remove(entry)
+        self._waiting[entry.phone].remove(entry)
+        self._by_whatsapp_id.pop(entry.whatsapp_id, None)
+
+    def on_send(self, to: str, text: str, at: float) -> None:
+        waiting = self._waiting.get(digits_of(to))
+        if not waiting:
+            self.duplicates.append((digits_of(to), text))
+            return
+        entry = waiting.pop(0)
+        outcome = Outcome.FALLBACK if text.strip() == self.fallback_text.strip() else Outcome.REPLY
+        self._settle(entry, outcome, at, text)
+
+    def on_alert(self, whatsapp_id: str | None, at: float) -> None:
+        entry = self._by_whatsapp_id.get(whatsapp_id or "")
+        if entry is None or entry.outcome is not None:
+            self.unmatched_alerts.append(whatsapp_id or "?")
+            return
+        self._waiting[entry.phone].remove(entry)
+        self._settle(entry, Outcome.PARKED, at, None)
+
+    def _settle(self, entry: Entry, outcome: Outcome, at: float, text: str | None) -> None:
+        entry.outcome, entry.outcome_at, entry.reply_text = outcome, at, text
+
+    def is_waiting(self, entry: Entry) -> bool:
+        return entry.outcome is None
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for e in self.entries if e.outcome is None)
+
+    def outcome_of(self, entry: Entry) -> Outcome:
+        return entry.outcome or Outcome.MISSING

@@ -1,0 +1,80 @@
+"""The conversation mix: contacts that each wait for an answer before they write again."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from harness.stack import SimulationStack
+
+# What customers write, by the task the Node side should route it to.
+TEXTS: dict[str, list[str]] = {
+    "conversation": [
+        "Hello!",
+        "Thanks, that helps!",
+        "Good morning, how are you?",
+        "Great, thank you very much",
+    ],
+    "appointment": [
+        "Can I book an appointment tomorrow?",
+        "Are there free slots for an appointment on Friday?",
+        "I would like to book a slot please",
+    ],
+    "order": [
+        "Where is my order 1042?",
+        "What is the status of order 1043?",
+        "Has my order 1044 shipped yet?",
+    ],
+    "search": [
+        "Do you have a phone charger in stock?",
+        "Find me wireless headphones",
+        "What is the price of the power bank?",
+    ],
+}
+TASKS = list(TEXTS)
+
+
+@dataclass(frozen=True)
+class Turn:
+    phone: str
+    text: str
+    task: str
+
+
+def contact_phone(index: int) -> str:
+    return f"+2567{index:08d}"
+
+
+def conversation_plan(messages: int, contacts: int, seed: int = 7) -> list[list[Turn]]:
+    """``messages`` turns spread over ``contacts`` conversations, every task type used."""
+    rng = random.Random(seed)
+    contacts = max(1, min(contacts, messages))
+    plans: list[list[Turn]] = [[] for _ in range(contacts)]
+    for n in range(messages):
+        task = TASKS[n % len(TASKS)] if n < len(TASKS) else rng.choice(TASKS)
+        plans[n % contacts].append(Turn(contact_phone(n % contacts), rng.choice(TEXTS[task]), task))
+    return plans
+
+
+async def run_conversations(
+    stack: SimulationStack,
+    plans: list[list[Turn]],
+    *,
+    answer_timeout: float = 60.0,
+    think_time: float = 0.05,
+    duplicate_every: int = 0,
+    seed: int = 7,
+) -> None:
+    """Each contact sends its next message once the previous one has an outcome."""
+    rng = random.Random(seed)
+
+    async def chain(turns: list[Turn]) -> None:
+        for i, turn in enumerate(turns):
+            duplicate = bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
+            entry = await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicate)
+            if entry is not None:
+                await stack.wait_outcome(entry, answer_timeout)
+            await asyncio.sleep(rng.uniform(0, think_time))
+
+    await asyncio.gather(*(chain(turns) for turns in plans))

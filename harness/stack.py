@@ -1,0 +1,214 @@
+"""The whole system on one machine: a broker, the fakes, the Node side and the agent service.
+
+``async with SimulationStack(options) as stack:`` starts, in order: a broker (DESIGN.md
+section 7, unless one is given), the topology, the fake Wasender, an alert receiver, the Node
+simulator (or nothing, when ``node_webhook_url`` targets the Node team's real service) and the
+agent service as its own process with the scripted model. Leaving stops all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+
+from agent_service.contract.topology import Topology
+from agent_service.replies import FALLBACK_TEXT
+from fakes.alert_receiver import AlertReceiver
+from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
+from fakes.wasender import FakeWasender
+from fakes.whatsapp import FakeWhatsApp
+from harness.agent_process import AgentServiceProcess
+from harness.broker import Broker, choose_broker
+from harness.ledger import Entry, Ledger, Outcome
+from harness.namespaces import declared, topology_for
+from harness.queue_tools import queue_depth
+
+# Retry waits short enough for a run to finish in seconds; TTLs stay at production values.
+DEMO_RETRY_DELAYS_MS = (1_000, 2_000, 4_000)
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    model_latency: str = "uniform:0.05:0.3"  # SCRIPTED_LATENCY of the agent service
+    model_failure_rate: float = 0.0
+    concurrent_tasks: int = 10
+    retry_delays_ms: tuple[int, ...] = DEMO_RETRY_DELAYS_MS
+    agent_ttl_ms: int = 300_000
+    node_webhook_url: str | None = None  # the Node team's real service instead of ours
+    webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    wasender_api_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    wasender_port: int = 0
+    agent_log: Path | None = None
+    start_agent: bool = True
+    service_env: dict[str, Any] = field(default_factory=dict)
+
+
+class SimulationStack:
+    def __init__(self, options: StackOptions | None = None, broker: Broker | None = None) -> None:
+        self.options = options or StackOptions()
+        self._given_broker = broker
+        self._stack = AsyncExitStack()
+        self.ledger = Ledger(FALLBACK_TEXT)
+        self.whatsapp = FakeWhatsApp(self.options.webhook_secret)
+        self.broker: Broker
+        self.topology: Topology
+        self.connection: AbstractRobustConnection
+        self.wasender: FakeWasender
+        self.alerts: AlertReceiver
+        self.node: NodeSimulator | None = None
+        self.agent: AgentServiceProcess
+        self.webhook_url = ""
+        self._send_cursor = 0
+        self._alert_cursor = 0
+        self.started_at = 0.0
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        o = self.options
+        if self._given_broker is not None:
+            self.broker = self._given_broker
+        else:
+            self.broker = await self._stack.enter_async_context(choose_broker())
+        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms)
+        self.topology = topology_for(
+            self.broker,
+            base,
+            agent_retry_delays_ms=o.retry_delays_ms,
+            webhook_retry_delays_ms=o.retry_delays_ms,
+        )
+        self.connection = await aio_pika.connect_robust(self.broker.url, reconnect_interval=0.5)
+        self._stack.push_async_callback(self.connection.close)
+        await self._stack.enter_async_context(declared(self.connection, self.topology))
+        self.wasender = await self._stack.enter_async_context(
+            FakeWasender(api_key=o.wasender_api_key, port=o.wasender_port)
+        )
+        self.alerts = await self._stack.enter_async_context(AlertReceiver())
+        if o.node_webhook_url:
+            self.webhook_url = o.node_webhook_url
+        else:
+            self.node = await self._stack.enter_async_context(NodeSimulator(self._node_config()))
+            self.webhook_url = self.node.webhook_url
+        self.agent = self._agent_process()
+        self._stack.push_async_callback(self.agent.terminate)
+        if o.start_agent:
+            await self.agent.start()
+        self.started_at = time.monotonic()
+
+    def _node_config(self) -> NodeSimulatorConfig:
+        return NodeSimulatorConfig(
+            amqp_url=self.broker.url,
+            topology=self.topology,
+            wasender_url=self.wasender.url,
+            wasender_api_key=self.options.wasender_api_key,
+            webhook_secret=self.options.webhook_secret,
+            alert_url=self.alerts.url,
+            max_retries=len(self.topology.webhook_retry_delays_ms),
+        )
+
+    def _agent_process(self) -> AgentServiceProcess:
+        o = self.options
+        log = o.agent_log or Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
+        return AgentServiceProcess(
+            self.broker.url,
+            self.topology,
+            log_path=log,
+            scripted_latency=o.model_latency,
+            scripted_failure_rate=o.model_failure_rate,
+            concurrent_tasks=o.concurrent_tasks,
+            **o.service_env,
+        )
+
+    # -- driving the system ----------------------------------------------------------------
+
+    async def say(
+        self, phone: str, text: str, task: str, *, duplicate: bool = False, **event: Any
+    ) -> Entry | None:
+        """A user sends a WhatsApp message; it is recorded in the ledger once accepted.
+
+        ``duplicate`` posts it the way Wasender sometimes does: as both messages.upsert and
+        messages.received with the same id. It is still one message, owed one answer."""
+        if duplicate:
+            payloads = list(self.whatsapp.duplicate_pair(phone, text, **event))
+        else:
+            payloads = [self.whatsapp.text_event(phone, text, **event)]
+        entry = self.ledger.injected(_message_id(payloads[0]), phone, text, task)
+        results = [await self.whatsapp.post(self.webhook_url, p) for p in payloads]
+        if results[0].status != 200:
+            self.ledger.withdraw(entry)
+            return None
+        return entry
+
+    def collect(self) -> None:
+        """Take new sends and alerts into the ledger."""
+        sends = self.wasender.sends
+        for sent in sends[self._send_cursor :]:
+            self.ledger.on_send(sent.to, sent.text or "", sent.received_at)
+        self._send_cursor = len(sends)
+        alerts = self.alerts.alerts
+        for alert in alerts[self._alert_cursor :]:
+            self.ledger.on_alert(alert.whatsapp_message_id, alert.received_at)
+        self._alert_cursor = len(alerts)
+
+    async def wait_outcome(self, entry: Entry, timeout: float) -> Outcome:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.collect()
+            if entry.outcome is not None or time.monotonic() > deadline:
+                return self.ledger.outcome_of(entry)
+            await asyncio.sleep(0.02)
+
+    async def wait_all(self, deadline: float) -> None:
+        """Until every message has an outcome or the (monotonic) deadline passes."""
+        while time.monotonic() < deadline:
+            self.collect()
+            if self.ledger.pending == 0:
+                return
+            await asyncio.sleep(0.05)
+        self.collect()
+
+    async def depths(self) -> dict[str, int]:
+        t = self.topology
+        names = {
+            "ag_queue": t.agent_queue,
+            "wb_queue": t.webhook_queue,
+            "dlx_agent": t.dlx_agent,
+            "dlx_webhook": t.dlx_webhook,
+            "parking": t.webhook_parking,
+        }
+        out = {}
+        for label, name in names.items():
+            with contextlib.suppress(Exception):
+                out[label] = await queue_depth(self.connection, name)
+        return out
+
+
+def _message_id(event: dict[str, Any]) -> str:
+    messages = event["data"]["messages"]
+    message = messages[0] if isinstance(messages, list) else messages
+    return str(message["key"]["id"])
