@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import aio_pika
+import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract.topology import Topology
@@ -158,11 +159,24 @@ class SimulationStack:
         else:
             payloads = [self.whatsapp.text_event(phone, text, **event)]
         entry = self.ledger.injected(_message_id(payloads[0]), phone, text, task)
-        results = [await self.whatsapp.post(self.webhook_url, p) for p in payloads]
-        if results[0].status != 200:
+        statuses = [await self._deliver(p) for p in payloads]
+        if statuses[0] != 200:
             self.ledger.withdraw(entry)
             return None
         return entry
+
+    async def _deliver(self, payload: dict[str, Any], patience: float = 30.0) -> int:
+        # Like Wasender: a webhook answered 5xx (the Node side could not reach the broker) or
+        # not answered at all is delivered again, so the user's message is not lost.
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                status = (await self.whatsapp.post(self.webhook_url, payload)).status
+            except (OSError, TimeoutError, aiohttp.ClientError):
+                status = 599
+            if status < 500 or time.monotonic() > deadline:
+                return status
+            await asyncio.sleep(1.0)
 
     def collect(self) -> None:
         """Take new sends and alerts into the ledger."""
