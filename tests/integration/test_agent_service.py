@@ -8,9 +8,17 @@ import json
 import aio_pika
 import jsonschema
 import pytest
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from agent_service.contract import ReplyStatus, TaskType, reply_id_for, request_message
+from agent_service.contract import (
+    AgentReply,
+    AgentRequest,
+    ReplyStatus,
+    TaskType,
+    Topology,
+    reply_id_for,
+    request_message,
+)
 from harness.message_factory import agent_request
 from harness.pytest_plugin import ServiceFactory, TopologyFactory
 from harness.queue_tools import ReplyCollector, drain, publish_requests, queue_depth
@@ -29,6 +37,19 @@ async def _confirm_channel(connection: AbstractRobustConnection) -> aio_pika.abc
     return await connection.channel(publisher_confirms=True)
 
 
+async def _ask(
+    connection: AbstractRobustConnection,
+    topology: Topology,
+    request: AgentRequest,
+    timeout: float = 20,
+) -> tuple[list[AgentReply], list[AbstractIncomingMessage]]:
+    """Publish one request; its replies (as models and as AMQP messages) once one arrived."""
+    async with ReplyCollector(connection, topology.webhook_queue) as collector:
+        await publish_requests(await _confirm_channel(connection), topology, [request])
+        replies = (await collector.wait_for([request.messageId], timeout))[request.messageId]
+        return replies, list(collector.messages)
+
+
 @pytest.mark.parametrize("task_type", list(TaskType))
 async def test_each_task_type_gets_exactly_one_valid_reply(
     task_type: TaskType,
@@ -39,10 +60,8 @@ async def test_each_task_type_gets_exactly_one_valid_reply(
     topology = await make_topology()
     await start_agent_service(topology)
     request = agent_request(task_type)
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=20))[request.messageId]
-        message = collector.messages[0]
+    replies, messages = await _ask(amqp_connection, topology, request)
+    message = messages[0]
     assert len(replies) == 1
     reply = replies[0]
     jsonschema.validate(json.loads(message.body), SCHEMA)
@@ -121,9 +140,7 @@ async def test_a_transient_model_failure_succeeds_on_retry(
     topology = await make_topology(agent_retry_delays_ms=(200, 400, 800))
     service = await start_agent_service(topology)
     request = agent_request(TaskType.ORDER, "Where is my order 1042? [[fail:transient:2]]")
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=20))[request.messageId]
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=20)
     assert [r.status for r in replies] == [ReplyStatus.SUCCESS]
     assert "get_order_status" in replies[0].agentMetadata.toolsUsed
     retries = {s.labels["level"]: s.value for s in _samples(service, "agent_retries_total")}
@@ -143,10 +160,8 @@ async def test_retries_used_up_give_an_error_reply(
     topology = await make_topology(agent_retry_delays_ms=(100, 200))
     await start_agent_service(topology)
     request = agent_request(TaskType.CONVERSATION, "Hello [[fail:transient]]")
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=20))[request.messageId]
-        body = json.loads(collector.messages[0].body)
+    replies, messages = await _ask(amqp_connection, topology, request)
+    body = json.loads(messages[0].body)
     assert len(replies) == 1
     reply = replies[0]
     assert reply.status is ReplyStatus.ERROR and reply.error is not None
@@ -164,9 +179,7 @@ async def test_a_permanent_failure_answers_at_once_without_retrying(
     topology = await make_topology(agent_retry_delays_ms=(5000,))
     service = await start_agent_service(topology, error_include_stack="true")
     request = agent_request(TaskType.SEARCH, "find [[fail:permanent]]")
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=10))[request.messageId]
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=10)
     assert replies[0].status is ReplyStatus.ERROR and replies[0].error is not None
     assert replies[0].error.stack and "Traceback" in replies[0].error.stack  # configured on
     assert _samples(service, "agent_retries_total") == []
@@ -180,9 +193,7 @@ async def test_a_slow_model_hits_the_time_limit(
     topology = await make_topology(agent_retry_delays_ms=(100,))
     await start_agent_service(topology, max_processing_time=0.3)
     request = agent_request(TaskType.CONVERSATION, "Hi there [[slow:5]]")
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=10))[request.messageId]
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=10)
     assert replies[0].error is not None and replies[0].error.code == "PROCESSING_TIMEOUT"
     assert replies[0].agentMetadata.processingTime < 1.0
 
@@ -195,9 +206,7 @@ async def test_a_failed_tool_with_an_answer_is_partial(
     topology = await make_topology()
     await start_agent_service(topology)
     request = agent_request(TaskType.ORDER, "Where is my order 1042? [[tool-error]]")
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=10))[request.messageId]
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=10)
     assert replies[0].status is ReplyStatus.PARTIAL and replies[0].error is None
     assert replies[0].response.text
 
@@ -214,9 +223,7 @@ async def test_history_reaches_the_agent(
         "Thanks, that helps!",
         history=[("user", "Do you sell blue umbrellas?"), ("assistant", "Yes, we do.")],
     )
-    async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
-        await publish_requests(await _confirm_channel(amqp_connection), topology, [request])
-        replies = (await collector.wait_for([request.messageId], timeout=10))[request.messageId]
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=10)
     assert "blue umbrellas" in replies[0].response.text
 
 
