@@ -1,0 +1,118 @@
+"""docker-compose.test.yml and the Dockerfile, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from agent_service.settings import Settings
+
+pytestmark = pytest.mark.contract
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.test.yml"
+DOCKERFILE = REPO / "Dockerfile"
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    found: dict[str, Any] = data["services"]
+    return found
+
+
+def _service_env_names() -> set[str]:
+    """Every environment variable the agent service reads (settings.py's aliases)."""
+    names: set[str] = set()
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+    return names
+
+
+def test_the_three_services(services: dict[str, Any]) -> None:
+    assert set(services) == {"rabbitmq", "agent-service", "tests"}
+
+
+def test_rabbitmq_has_a_healthcheck_and_the_amqp_port(services: dict[str, Any]) -> None:
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["image"] == "rabbitmq:3.13-management"
+    assert any(str(port).endswith("5672:5672") for port in rabbitmq["ports"])
+    test = rabbitmq["healthcheck"]["test"]
+    assert "rabbitmq-diagnostics" in test and "ping" in test
+
+
+def test_agent_service_uses_the_spec_names_and_the_scripted_model(
+    services: dict[str, Any],
+) -> None:
+    agent = services["agent-service"]
+    assert agent["build"]["context"] == "."
+    env = agent["environment"]
+    assert env["AGENT_MODEL"] == "scripted"
+    for name in ("RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASS"):
+        assert name in env
+    assert env["RABBITMQ_HOST"] == "rabbitmq"
+    for name in ("AGENT_QUEUE", "WEBHOOK_QUEUE", "MAX_PROCESSING_TIME", "CONCURRENT_TASKS"):
+        assert name in env
+    unknown = set(env) - _service_env_names()
+    assert not unknown, f"variables the service does not read: {sorted(unknown)}"
+    assert agent["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(agent["healthcheck"]["test"])
+
+
+def test_tests_run_e2e_against_the_compose_broker(services: dict[str, Any]) -> None:
+    tests = services["tests"]
+    env = tests["environment"]
+    assert env["HARNESS_BROKER"] == "external"
+    assert env["HARNESS_BROKER_URL"] == "amqp://guest:guest@rabbitmq:5672/"
+    command = tests["command"]
+    assert command[0] == "pytest" and command[command.index("-m") + 1] == "e2e"
+    assert tests["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def test_build_targets_exist_in_the_dockerfile(services: dict[str, Any]) -> None:
+    text = DOCKERFILE.read_text()
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", text, re.M))
+    assert re.search(r"^FROM python:3\.11-slim AS base$", text, re.M)
+    for name in ("agent-service", "tests"):
+        assert services[name]["build"]["target"] in stages
+    last_from = text[text.rindex("\nFROM ") :]
+    assert 'CMD ["agent-service"]' in last_from  # `docker build .` gives the service image
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither docker-compose nor the docker compose plugin is installed")
+    done = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
