@@ -67,7 +67,7 @@ def parse_body(body: bytes, envelope: str, max_bytes: int = DEFAULT_MAX_BODY_BYT
             envelope, [FieldProblem("(body)", f"not UTF-8 at byte {exc.start}")]
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ContractError(
             envelope,
@@ -75,6 +75,15 @@ def parse_body(body: bytes, envelope: str, max_bytes: int = DEFAULT_MAX_BODY_BYT
         ) from None
     except RecursionError:
         raise ContractError(envelope, [FieldProblem("(body)", "JSON nested too deep")]) from None
+    except ValueError as exc:
+        # Python refuses integers of more than 4300 digits (a guard against slow parsing);
+        # found by the fuzz tests: without this the error escaped as a plain ValueError.
+        raise ContractError(envelope, [FieldProblem("(body)", f"not usable JSON: {exc}")]) from None
+
+
+def _refuse_constant(token: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
+    raise ValueError(f"{token} is not a JSON value")
 
 
 def validate(model: type[M], data: Any, envelope: str) -> M:

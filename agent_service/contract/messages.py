@@ -31,10 +31,14 @@ REPLY_ID_NAMESPACE = uuid.UUID("6b1f3e0a-5a8e-4c43-9d0e-2f6c1b7a9e55")
 Uuid = Annotated[
     str, Field(pattern=UUID_PATTERN, examples=["6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a10"])
 ]
+# The last millisecond of year 9999: AMQP timestamps are datetimes, which end there (a larger
+# value was accepted, then failed when the message was built; found by the fuzz tests).
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 EpochTimestamp = Annotated[
     int,
     Field(
         ge=0,
+        le=MAX_TIMESTAMP_MS,
         description="Unix epoch; producers here write milliseconds, readers accept seconds too",
     ),
 ]
@@ -134,7 +138,8 @@ class Response(_Envelope):
 class AgentMetadata(_Envelope):
     toolsUsed: list[str] = Field(default_factory=list)
     reasoningSteps: list[str] = Field(default_factory=list)
-    processingTime: float = Field(default=0.0, ge=0, description="Seconds")
+    # Finite only: inf would be written as null and refused on the way back.
+    processingTime: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="Seconds")
     tokensUsed: int = Field(default=0, ge=0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from agent_service.contract.messages import (
 )
 
 Json = Any
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 # The largest epoch-milliseconds value a datetime can hold (9999-12-31T23:59:59.999Z). The
 # contract itself has no upper bound; see test_codec_fuzz for what happens above this one.
@@ -33,20 +34,59 @@ MAX_INT64 = 2**63 - 1
 
 # --- valid leaves --------------------------------------------------------------------------
 
-# ``from_regex(..., fullmatch=True)`` on unanchored patterns: an anchored ``$`` would let
-# Hypothesis append a trailing newline, which the contract refuses.
+# Built from pieces rather than ``st.from_regex``, which is several times slower.
+_digits = "0123456789"
 uuids = st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
-phones = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
-jids = st.from_regex(r"[0-9]+(-[0-9]+)?@(s\.whatsapp\.net|lid|g\.us|c\.us)", fullmatch=True)
-country_codes = st.from_regex(r"[0-9]{1,4}", fullmatch=True)
-error_codes = st.from_regex(r"[A-Z][A-Z0-9_]*", fullmatch=True)
+phones = st.builds(
+    lambda first, rest: f"+{first}{rest}",
+    st.integers(1, 9),
+    st.text(_digits, min_size=6, max_size=14),
+)
+jids = st.builds(
+    lambda user, group, server: f"{user}{group}@{server}",
+    st.text(_digits, min_size=1, max_size=15),
+    st.just("") | st.text(_digits, min_size=1, max_size=10).map(lambda g: "-" + g),
+    st.sampled_from(["s.whatsapp.net", "lid", "g.us", "c.us"]),
+)
+country_codes = st.text(_digits, min_size=1, max_size=4)
+error_codes = st.builds(
+    str.__add__,
+    st.sampled_from(string.ascii_uppercase),
+    st.text(string.ascii_uppercase + _digits + "_", max_size=20),
+)
 timestamps = st.integers(0, MAX_DATETIME_MS) | st.sampled_from(
     [0, 1_234_567_890, 1_700_000_000_000]
 )
 counts = st.integers(0, MAX_INT64) | st.integers(0, 10)
-texts = st.text(max_size=40)
-nonempty_texts = st.text(min_size=1, max_size=40)
-names = st.none() | st.text(max_size=20) | st.text(min_size=250, max_size=256)
+# Strings: half from a list of awkward ones (one draw each, which keeps generation fast),
+# half any Unicode text.
+AWKWARD_TEXTS = (
+    "",
+    " ",
+    "Hello, what are your opening hours?",
+    "\x00",
+    "\n",
+    "line\r\nbreak",
+    '"quoted" \\ backslash',
+    "{name} {{braces}}",
+    "é",
+    "e\u0301",
+    "😀👍🏽",
+    "\u202eright-to-left",
+    "\ufeffBOM",
+    "\u2028\u2029",
+    "中文 العربية",
+    "a" * 300,
+)
+texts = st.sampled_from(AWKWARD_TEXTS) | st.text(max_size=10)
+nonempty_texts = st.sampled_from(AWKWARD_TEXTS[1:]) | st.text(min_size=1, max_size=10)
+# Names at the 256-character limit, cheaply: one character repeated.
+names = (
+    st.none()
+    | st.sampled_from([t for t in AWKWARD_TEXTS if len(t) <= 256])
+    | st.text(max_size=10)
+    | st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(250, 256))
+)
 durations = (
     st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
     | st.integers(0, 10**6)
@@ -70,13 +110,16 @@ json_values: st.SearchStrategy[Json] = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
-    max_leaves=12,
+    max_leaves=8,
 )
-json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+# Free-form objects (sessionData, attachments) are opaque to the contract: shallow is enough.
+json_objects = st.dictionaries(
+    st.text(max_size=6), json_scalars | st.lists(json_scalars, max_size=2), max_size=3
+)
 
 # Fields added by a newer producer: the tolerant reader must ignore them.
 extra_keys = st.sampled_from(["addedLater", "x_trace", "ünicode", "schemaVersion", ""])
-extras = st.dictionaries(extra_keys, json_values, max_size=2)
+extras = st.dictionaries(extra_keys, json_scalars | json_objects, max_size=2)
 
 
 def _with_extras(
@@ -88,82 +131,210 @@ def _with_extras(
 def _object(
     required: dict[str, st.SearchStrategy[Json]],
     optional: dict[str, st.SearchStrategy[Json]] | None = None,
+    *,
+    full: bool = False,
+    with_extras: bool = False,
 ) -> st.SearchStrategy[dict[str, Json]]:
-    return _with_extras(st.fixed_dictionaries(required, optional=optional or {}))
+    """An object with these fields. ``full``: the optional fields too, always. ``with_extras``:
+    unknown fields as well (on a few objects only, as generating them is slow)."""
+    optional = optional or {}
+    strategy = (
+        st.fixed_dictionaries({**required, **optional})
+        if full
+        else st.fixed_dictionaries(required, optional=optional)
+    )
+    return _with_extras(strategy) if with_extras else strategy
+
+
+def _list(elements: st.SearchStrategy[Json], full: bool) -> st.SearchStrategy[list[Json]]:
+    return st.lists(elements, min_size=1 if full else 0, max_size=3)
 
 
 # --- valid documents -----------------------------------------------------------------------
 
-contacts = _object(
-    {"remoteJid": jids, "phoneNumber": phones},
-    {"name": names, "countryCode": st.none() | country_codes},
-)
-user_messages = _object(
-    {"text": nonempty_texts, "messageId": nonempty_texts, "timestamp": timestamps}
-)
-history_turns = _object({"role": enum_values(Role), "content": texts})
-contexts = _object(
-    {},
-    {
-        "conversationHistory": st.lists(history_turns, max_size=3),
-        "userNotes": st.none() | texts,
-        "sessionData": json_objects,
-    },
-)
-request_metadata = _object(
-    {}, {"priority": enum_values(Priority), "retryCount": counts, "maxRetries": counts}
-)
 
-requests: st.SearchStrategy[dict[str, Json]] = _object(
-    {
-        "messageId": uuids,
-        "timestamp": timestamps,
-        "taskType": enum_values(TaskType),
-        "contact": contacts,
-        "message": user_messages,
-    },
-    {"context": contexts, "metadata": request_metadata},
-)
-
-reply_contacts = _object({"remoteJid": jids, "phoneNumber": phones}, {"name": names})
-responses = _object(
-    {"text": nonempty_texts},
-    {"type": enum_values(ResponseType), "attachments": st.lists(json_objects, max_size=2)},
-)
-agent_metadata = _object(
-    {},
-    {
-        "toolsUsed": st.lists(texts, max_size=3),
-        "reasoningSteps": st.lists(texts, max_size=3),
-        "processingTime": durations,
-        "tokensUsed": counts,
-    },
-)
-error_infos = _object({"code": error_codes, "message": texts}, {"stack": st.none() | texts})
+def _contacts(full: bool, country: bool) -> st.SearchStrategy[dict[str, Json]]:
+    optional = {"name": names, "countryCode": st.none() | country_codes}
+    if not country:
+        del optional["countryCode"]
+    required = {"remoteJid": jids, "phoneNumber": phones}
+    return _object(required, optional, full=full, with_extras=True)
 
 
-@st.composite
-def replies(draw: st.DrawFn) -> dict[str, Json]:
-    status = draw(enum_values(ReplyStatus))
-    doc = draw(
-        _object(
-            {
-                "messageId": uuids,
-                "originalMessageId": uuids,
-                "timestamp": timestamps,
-                "status": st.just(status),
-                "contact": reply_contacts,
-                "response": responses,
-            },
-            {"agentMetadata": agent_metadata},
-        )
+def _requests(full: bool) -> st.SearchStrategy[dict[str, Json]]:
+    history_turns = _object({"role": enum_values(Role), "content": texts})
+    contexts = _object(
+        {},
+        {
+            "conversationHistory": _list(history_turns, full),
+            "userNotes": st.none() | texts,
+            "sessionData": json_objects,
+        },
+        full=full,
     )
-    # The one cross-field rule: ``error`` is present exactly when status is "error".
-    if status == ReplyStatus.ERROR.value:
-        doc["error"] = draw(error_infos)
-    elif draw(st.booleans()):
-        doc["error"] = None
-    return doc
+    metadata = _object(
+        {},
+        {"priority": enum_values(Priority), "retryCount": counts, "maxRetries": counts},
+        full=full,
+    )
+    user_messages = _object(
+        {"text": nonempty_texts, "messageId": nonempty_texts, "timestamp": timestamps}
+    )
+    return _object(
+        {
+            "messageId": uuids,
+            "timestamp": timestamps,
+            "taskType": enum_values(TaskType),
+            "contact": _contacts(full, country=True),
+            "message": user_messages,
+        },
+        {"context": contexts, "metadata": metadata},
+        full=full,
+        with_extras=True,
+    )
+
+
+def _replies(full: bool) -> st.SearchStrategy[dict[str, Json]]:
+    responses = _object(
+        {"text": nonempty_texts},
+        {"type": enum_values(ResponseType), "attachments": _list(json_objects, full)},
+        full=full,
+    )
+    agent_metadata = _object(
+        {},
+        {
+            "toolsUsed": _list(texts, full),
+            "reasoningSteps": _list(texts, full),
+            "processingTime": durations,
+            "tokensUsed": counts,
+        },
+        full=full,
+    )
+    error_infos = _object(
+        {"code": error_codes, "message": texts}, {"stack": st.none() | texts}, full=full
+    )
+    fields = _object(
+        {
+            "messageId": uuids,
+            "originalMessageId": uuids,
+            "timestamp": timestamps,
+            "status": enum_values(ReplyStatus),
+            "contact": _contacts(full, country=False),
+            "response": responses,
+        },
+        {"agentMetadata": agent_metadata},
+        full=full,
+        with_extras=True,
+    )
+
+    @st.composite
+    def reply(draw: st.DrawFn) -> dict[str, Json]:
+        doc = draw(fields)
+        # The one cross-field rule: ``error`` is present exactly when status is "error".
+        if doc["status"] == ReplyStatus.ERROR.value:
+            doc["error"] = draw(error_infos)
+        elif draw(st.booleans()):
+            doc["error"] = None
+        return doc
+
+    return reply()
+
+
+requests = _requests(full=False)
+replies = _replies(full=False)
+# Every optional field present and every list non-empty: what the mutations start from, so
+# that every field of the table can be changed.
+full_requests = _requests(full=True)
+full_replies = _replies(full=True)
+
+# What the mutations start from: fixed documents with every optional field present (so every
+# field of the table can be changed) and every list non-empty. Drawing the base document would
+# spend most of the time on fields the mutation does not touch; the round-trip tests vary them.
+_REQUEST_BASE: dict[str, Json] = {
+    "messageId": "6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a10",
+    "timestamp": 1_234_567_890,
+    "taskType": "conversation",
+    "contact": {
+        "remoteJid": "256703722777@s.whatsapp.net",
+        "phoneNumber": "+256703722777",
+        "name": "John Doe",
+        "countryCode": "256",
+    },
+    "message": {"text": "User's message text", "messageId": "3EB0ABCD", "timestamp": 1_234_567_890},
+    "context": {
+        "conversationHistory": [
+            {"role": "user", "content": "Previous message 1"},
+            {"role": "assistant", "content": "Previous response 1"},
+        ],
+        "userNotes": "VIP customer - priority support",
+        "sessionData": {"cart": [1, 2], "lang": "en"},
+    },
+    "metadata": {"priority": "normal", "retryCount": 0, "maxRetries": 3},
+}
+BASE_REQUESTS: list[dict[str, Json]] = [
+    _REQUEST_BASE,
+    {
+        **_REQUEST_BASE,
+        "messageId": "6F1C1C5E-8A4E-4C1E-9A51-3D2F0B7F9A10",
+        "timestamp": 1_700_000_000_000,
+        "taskType": "order",
+        "contact": {
+            "remoteJid": "120363025246125486-1609459200@g.us",
+            "phoneNumber": "+4915112345678",
+            "name": "Zoë 中文 😀",
+            "countryCode": None,
+            "avatar": "added by a newer Node version",
+        },
+        "context": {
+            "conversationHistory": [{"role": "assistant", "content": ""}],
+            "userNotes": None,
+            "sessionData": {},
+        },
+        "metadata": {"priority": "urgent", "retryCount": 2, "maxRetries": 2},
+        "schemaVersion": 2,
+    },
+]
+_REPLY_BASE: dict[str, Json] = {
+    "messageId": "0d3b8a52-2f0e-4d8c-9a3c-1f2e3d4c5b6a",
+    "originalMessageId": "6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a10",
+    "timestamp": 1_700_000_000_000,
+    "status": "success",
+    "contact": {
+        "remoteJid": "256703722777@s.whatsapp.net",
+        "phoneNumber": "+256703722777",
+        "name": "John Doe",
+    },
+    "response": {"text": "Agent's response message", "type": "text", "attachments": [{}]},
+    "agentMetadata": {
+        "toolsUsed": ["database_query"],
+        "reasoningSteps": ["Step 1"],
+        "processingTime": 2.5,
+        "tokensUsed": 150,
+    },
+}
+ERROR_REPLY: dict[str, Json] = {
+    **_REPLY_BASE,
+    "status": "error",
+    "response": {"text": "Sorry, something went wrong.", "attachments": [{"url": "x"}]},
+    "error": {"code": "AGENT_TIMEOUT", "message": "took too long", "stack": "Traceback"},
+}
+BASE_REPLIES: list[dict[str, Json]] = [
+    _REPLY_BASE,
+    {
+        **_REPLY_BASE,
+        "status": "partial",
+        "contact": {"remoteJid": "12345678@lid", "phoneNumber": "+12345678", "name": None},
+        "response": {"text": "Here", "type": "image", "attachments": [{"url": "https://x/y.png"}]},
+        "agentMetadata": {
+            "toolsUsed": ["web_search", "database_query"],
+            "reasoningSteps": ["a", "b"],
+            "processingTime": 0,
+            "tokensUsed": 0,
+        },
+        "error": None,
+    },
+    ERROR_REPLY,
+]
 
 
 # --- the field table -----------------------------------------------------------------------
@@ -240,7 +411,7 @@ REPLY_RULES: dict[str, Rule] = {
 }
 
 
-def parse_path(path: str) -> Path:
+def parse_path(path: str) -> FieldPath:
     """``a.b[0].c`` to ``("a", "b", 0, "c")``."""
     parts: list[str | int] = []
     for dotted in path.split("."):
@@ -251,7 +422,7 @@ def parse_path(path: str) -> Path:
     return tuple(parts)
 
 
-def lookup(doc: Json, path: Path) -> Iterator[Json]:
+def lookup(doc: Json, path: FieldPath) -> Iterator[Json]:
     """The value at ``path`` (one item) or nothing when the path is absent."""
     node = doc
     for part in path:
@@ -368,7 +539,11 @@ def invalid_values(rule: Rule) -> st.SearchStrategy[Json]:
         )
     elif rule.kind in _BAD_VALUES:
         options.append(_BAD_VALUES[rule.kind])
-    return st.one_of(options)
+    if rule.kind == "count":
+        options.append(_OTHER_TYPES["integral_float"])
+    # Pick the kind of breakage first: ``st.one_of`` would flatten the nested lists into one,
+    # and the breakages of the field's own type would be drawn only now and then.
+    return st.sampled_from(options).flatmap(lambda strategy: strategy)
 
 
 def same_type_values(rule: Rule) -> st.SearchStrategy[Json]:
@@ -399,7 +574,7 @@ def same_type_values(rule: Rule) -> st.SearchStrategy[Json]:
 
 @dataclass(frozen=True)
 class Mutation:
-    """One field of a valid document changed. ``surely_invalid`` when the contract refuses it
+    """A valid document with one field changed. ``surely_invalid`` when the contract refuses it
     whatever the rest of the document (removing a required field, a wrong type, a bad value)."""
 
     doc: dict[str, Json]
@@ -413,12 +588,17 @@ class Mutation:
         return f"{self.action} {self.path}{shown}"
 
 
-def _applicable(doc: dict[str, Json], rules: dict[str, Rule]) -> list[str]:
-    """Paths whose parent object exists in ``doc`` (so the field can be set or removed)."""
-    return [path for path in rules if any(True for _ in lookup(doc, parse_path(path)[:-1]))]
+def _has_parent(doc: dict[str, Json], parts: FieldPath) -> bool:
+    """Whether the object (or list) that holds the field at ``parts`` is in ``doc``."""
+    return any(
+        isinstance(parent, list if isinstance(parts[-1], int) else dict)
+        for parent in lookup(doc, parts[:-1])
+    )
 
 
-def _set(doc: dict[str, Json], path: Path, value: Json, remove: bool = False) -> dict[str, Json]:
+def set_field(
+    doc: dict[str, Json], path: FieldPath, value: Json, remove: bool = False
+) -> dict[str, Json]:
     out = copy.deepcopy(doc)
     node: Any = out
     for part in path[:-1]:
@@ -437,37 +617,37 @@ def _set(doc: dict[str, Json], path: Path, value: Json, remove: bool = False) ->
 
 
 def mutations(
-    documents: st.SearchStrategy[dict[str, Json]],
-    rules: dict[str, Rule],
-    *,
-    only_invalid: bool,
+    rules: dict[str, Rule], path: str, *, only_invalid: bool
 ) -> st.SearchStrategy[Mutation]:
-    """A valid document with one field removed or replaced.
+    """A base document with the field at ``path`` removed or replaced.
 
     ``only_invalid``: only changes the contract must refuse (for the refusal test); otherwise
-    also removals of optional fields and other valid values (for the agreement test)."""
+    also removals of optional fields and values of the field's own type (for the agreement
+    test)."""
+    rule = rules[path]
+    parts = parse_path(path)
+    if rules is REQUEST_RULES:
+        documents = st.sampled_from(BASE_REQUESTS)
+    else:
+        # The fields of ``error`` exist only in error replies.
+        documents = st.sampled_from([ERROR_REPLY] if path.startswith("error.") else BASE_REPLIES)
+    actions = ["invalid"]
+    if rule.required or not only_invalid:
+        actions.append("removed")
+    if not only_invalid:
+        actions.append("retyped")
 
     @st.composite
     def build(draw: st.DrawFn) -> Mutation:
         doc = draw(documents)
-        paths = _applicable(doc, rules)
-        path = draw(st.sampled_from(paths))
-        rule = rules[path]
-        parts = parse_path(path)
-        present = any(True for _ in lookup(doc, parts))
-        actions = ["invalid"]
-        if present and (rule.required or not only_invalid):
-            actions.append("removed")
-        if not only_invalid:
-            actions.append("retyped")
+        assert _has_parent(doc, parts), f"{path} cannot be set in {doc}"
         action = draw(st.sampled_from(actions))
         if action == "removed":
-            return Mutation(
-                _set(doc, parts, None, remove=True), path, action, surely_invalid=rule.required
-            )
+            removed = set_field(doc, parts, None, remove=True)
+            return Mutation(removed, path, action, surely_invalid=rule.required)
         strategy = invalid_values(rule) if action == "invalid" else same_type_values(rule)
         value = draw(strategy)
-        return Mutation(_set(doc, parts, value), path, action, value, action == "invalid")
+        return Mutation(set_field(doc, parts, value), path, action, value, action == "invalid")
 
     return build()
 
