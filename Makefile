@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Defined before the rules: make expands a rule's prerequisites when it reads the rule.
+NODE_DIR := contracts/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
 
 .PHONY: demo test lint typecheck contracts check-contracts node-contracts pacts clean
 
@@ -32,9 +35,6 @@ contracts: $(STAMP)
 
 check-contracts: $(STAMP)
 	$(BIN)/harness contracts check
-
-NODE_DIR := contracts/node
-NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
 
 # npm ci again only when the lock file changes; it works offline from npm's cache.
 $(NODE_STAMP): $(NODE_DIR)/package-lock.json
