@@ -57,8 +57,7 @@ class AlertReceiver:
         except BaseException:
             await self._runner.cleanup()
             raise
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/alerts"
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/alerts"
         return self
 
     async def __aexit__(

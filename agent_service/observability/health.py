@@ -49,9 +49,7 @@ class HealthServer:
             await self._runner.cleanup()
             raise
         # Port 0 asks for any free port: read back the one the listening socket got.
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self._port
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def __aexit__(
