@@ -6,13 +6,12 @@ import asyncio
 import logging
 import sys
 
-from agent_service.settings import SettingsError, load_settings
+from agent_service.settings import Settings, SettingsError, load_settings
 
 
-async def _serve() -> None:
+async def _serve(settings: Settings) -> None:
     from agent_service.service import AgentService
 
-    settings = load_settings()
     async with AgentService(settings) as service:
         await service.run_until_signal()
 
@@ -27,7 +26,7 @@ def main() -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(_serve())
+        asyncio.run(_serve(settings))
     except ValueError as exc:  # model configuration (no API key) and similar start-up errors
         logging.getLogger("agent_service").error("cannot start: %s", exc)
         print(f"agent-service: cannot start: {exc}", file=sys.stderr)

@@ -14,13 +14,16 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract.topology import declare
-from agent_service.dedup import Deduplicator
 from agent_service.observability.health import HealthServer
 from agent_service.observability.metrics import ServiceMetrics
-from agent_service.processor import Engine, Processor
-from agent_service.queue.consumer import Consumer
-from agent_service.queue.publisher import Publisher
+from agent_service.pipeline.dedup import Deduplicator
+from agent_service.pipeline.deliveries import DeliveryLog, SqliteDeliveryLog
+from agent_service.pipeline.engine import Engine
+from agent_service.pipeline.handler import Limits, RequestHandler
 from agent_service.settings import Settings
+from agent_service.transport.consumer import Consumer
+from agent_service.transport.publisher import AmqpOutlet
+from agent_service.transport.settle import Settler
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,12 @@ def build_engine(settings: Settings, stack: AsyncExitStack) -> Engine:
     """The ADK agent engine with the model the settings name (fails fast without a key).
     Its database and runners are closed when ``stack`` closes."""
     from agent_service.agent import AgentEngine, build_model, open_demo_database
-    from agent_service.agent.model_config import scripted_options
+    from agent_service.agent.options import ScriptedModelOptions, parse_latency
 
-    options = scripted_options(settings.scripted_latency, str(settings.scripted_failure_rate))
+    options = ScriptedModelOptions(
+        latency=parse_latency(settings.scripted_latency),
+        failure_rate=settings.scripted_failure_rate,
+    )
     model = build_model(settings.agent_model, options)
     database = open_demo_database(str(settings.agent_db_path) if settings.agent_db_path else None)
     stack.callback(database.close)
@@ -40,8 +46,19 @@ def build_engine(settings: Settings, stack: AsyncExitStack) -> Engine:
     return engine
 
 
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_processing_time=settings.max_processing_time,
+        max_retries=settings.max_retries,
+        retry_levels=len(settings.retry_delays()),
+        max_message_bytes=settings.max_message_bytes,
+        max_deliveries=settings.max_deliveries,
+        include_stack=settings.error_include_stack,
+    )
+
+
 class AgentService:
-    """``async with AgentService(settings) as service: await service.wait_closed()``."""
+    """``async with AgentService(settings) as service: await service.run_until_signal()``."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
@@ -51,17 +68,20 @@ class AgentService:
         self._stack = AsyncExitStack()
         self._connection: AbstractRobustConnection | None = None
         self._consumer: Consumer | None = None
-        self._stopped = asyncio.Event()
+        self._settler: Settler | None = None
         self._stopping = False
         self.health_port: int | None = None
 
     def ready(self) -> bool:
+        """Connected, consuming, and the last publish was not returned by the broker."""
         connection = self._connection
         return bool(
             connection is not None
             and not connection.is_closed
             and self._consumer is not None
             and self._consumer.consuming
+            and self._settler is not None
+            and self._settler.publishing
         )
 
     @property
@@ -92,20 +112,25 @@ class AgentService:
         await declare(await connection.channel(), self.topology)
         connection.reconnect_callbacks.add(self._on_reconnect)
         connection.close_callbacks.add(self._on_connection_lost)
-        processor = Processor(
+        deliveries: DeliveryLog = SqliteDeliveryLog(s.deliveries_path())
+        self._stack.callback(deliveries.close)
+        handler = RequestHandler(
             engine,
-            Publisher(lambda: connection.channel(publisher_confirms=True), self.topology),
             Deduplicator(s.dedup_ttl, s.dedup_max_entries),
+            deliveries,
             self.metrics,
-            max_processing_time=s.max_processing_time,
-            max_retries=s.max_retries,
-            max_message_bytes=s.max_message_bytes,
-            include_stack=s.error_include_stack,
+            limits_of(s),
         )
+        outlet = AmqpOutlet(
+            lambda: connection.channel(publisher_confirms=True, on_return_raises=True),
+            self.topology,
+        )
+        self._settler = Settler(outlet, self.metrics)
         self._consumer = Consumer(
             connection,
             self.topology.agent_queue,
-            processor,
+            handler,
+            self._settler,
             self.metrics,
             concurrent_tasks=s.concurrent_tasks,
             prefetch=s.agent_queue_prefetch,
@@ -152,7 +177,6 @@ class AgentService:
         if self._consumer is not None:
             await self._consumer.stop(self.settings.shutdown_grace)
         await self._stack.aclose()
-        self._stopped.set()
 
     async def __aexit__(
         self,

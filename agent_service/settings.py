@@ -6,15 +6,29 @@ naming the variable (``load_settings``).
 
 from __future__ import annotations
 
+import math
+import os
 import ssl
+import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_service.agent.options import ModelConfigError, parse_latency
 from agent_service.contract.topology import Topology
+
+# RabbitMQ holds x-message-ttl in 32 bits of milliseconds: a wait queue cannot wait longer.
+MAX_DELAY_SECONDS = (2**32 - 1) / 1000
 
 
 class SettingsError(ValueError):
@@ -49,7 +63,9 @@ class Settings(BaseSettings):
     rabbitmq_heartbeat: int = Field(
         30, ge=0, validation_alias="RABBITMQ_HEARTBEAT", description="Seconds; finds dead peers"
     )
-    reconnect_interval: float = Field(1.0, gt=0, validation_alias="RABBITMQ_RECONNECT_INTERVAL")
+    reconnect_interval: float = Field(
+        1.0, gt=0, allow_inf_nan=False, validation_alias="RABBITMQ_RECONNECT_INTERVAL"
+    )
 
     # --- Queues --------------------------------------------------------------------------
     agent_queue: str = Field("ag_queue", min_length=1, validation_alias="AGENT_QUEUE")
@@ -65,15 +81,27 @@ class Settings(BaseSettings):
     # --- Processing ----------------------------------------------------------------------
     concurrent_tasks: int = Field(5, ge=1, le=1000, validation_alias="CONCURRENT_TASKS")
     max_processing_time: float = Field(
-        300.0, gt=0, validation_alias="MAX_PROCESSING_TIME", description="Seconds per request"
+        300.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="MAX_PROCESSING_TIME",
+        description="Seconds per request",
     )
     max_message_bytes: int = Field(262_144, ge=1024, validation_alias="MAX_MESSAGE_BYTES")
     max_retries: int = Field(3, ge=0, le=10, validation_alias="MAX_RETRIES")
     retry_delay: float = Field(
-        30.0, gt=0, validation_alias="RETRY_DELAY", description="Seconds before the first retry"
+        30.0,
+        ge=0.001,
+        le=MAX_DELAY_SECONDS,
+        allow_inf_nan=False,
+        validation_alias="RETRY_DELAY",
+        description="Seconds before the first retry",
     )
     retry_backoff_multiplier: float = Field(
-        2.0, ge=1, validation_alias=_env("RETRY_BACKOFF_MULTIPLIER", "BACKOFF_MULTIPLIER")
+        2.0,
+        ge=1,
+        allow_inf_nan=False,
+        validation_alias=_env("RETRY_BACKOFF_MULTIPLIER", "BACKOFF_MULTIPLIER"),
     )
     retry_delays_list: str | None = Field(
         None,
@@ -85,11 +113,33 @@ class Settings(BaseSettings):
         validation_alias="WEBHOOK_RETRY_DELAYS",
         description="Seconds, comma-separated: the Node side's wait queues (default: as ours)",
     )
+    max_deliveries: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        validation_alias="MAX_DELIVERIES",
+        description="Deliveries of one request that may end unsettled (a crash, a hang) before"
+        " it is dead-lettered with reason MAX_DELIVERIES",
+    )
+    state_dir: Path = Field(
+        default_factory=lambda: default_state_dir(),
+        validation_alias="AGENT_STATE_DIR",
+        description="Folder of the state that must survive a restart (delivery counts, an"
+        " SQLite file); replicas on one host share it",
+    )
     shutdown_grace: float = Field(
-        30.0, ge=0, validation_alias="SHUTDOWN_GRACE", description="Seconds to finish work"
+        30.0,
+        ge=0,
+        allow_inf_nan=False,
+        validation_alias="SHUTDOWN_GRACE",
+        description="Seconds to finish work",
     )
     dedup_ttl: float = Field(
-        900.0, gt=0, validation_alias="DEDUP_TTL", description="Seconds a messageId is remembered"
+        900.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="DEDUP_TTL",
+        description="Seconds a messageId is remembered",
     )
     dedup_max_entries: int = Field(100_000, ge=100, validation_alias="DEDUP_MAX_ENTRIES")
     error_include_stack: bool = Field(
@@ -126,6 +176,33 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("scripted_latency")
+    @classmethod
+    def _latency(cls, value: str) -> str:
+        try:
+            parse_latency(value)
+        except ModelConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        url = self.rabbitmq_url.get_secret_value() if self.rabbitmq_url else None
+        if self.rabbitmq_tls and url is not None and not url.startswith("amqps://"):
+            # Found in a review: the connection silently stayed plaintext.
+            raise ValueError(
+                "RABBITMQ_TLS=true needs an amqps:// RABBITMQ_URL (it is amqp://): use amqps://"
+                " or unset RABBITMQ_TLS"
+            )
+        if self.retry_delays_list is None:
+            for level, delay in enumerate(self.retry_delays(), start=1):
+                if not delay <= MAX_DELAY_SECONDS:
+                    raise ValueError(
+                        f"RETRY_DELAY x RETRY_BACKOFF_MULTIPLIER: retry {level} would wait"
+                        f" {delay:g} s; a wait queue holds at most {MAX_DELAY_SECONDS:g} s"
+                    )
+        return self
+
     def amqp_url(self) -> str:
         if self.rabbitmq_url is not None:
             return self.rabbitmq_url.get_secret_value()
@@ -148,10 +225,11 @@ class Settings(BaseSettings):
         if self.retry_delays_list is not None:
             listed = _seconds_list(self.retry_delays_list)
             return tuple(listed[min(i, len(listed) - 1)] for i in range(self.max_retries))
-        return tuple(
-            self.retry_delay * self.retry_backoff_multiplier**level
-            for level in range(self.max_retries)
-        )
+        delays, delay = [], self.retry_delay
+        for _ in range(self.max_retries):
+            delays.append(delay)
+            delay *= self.retry_backoff_multiplier  # inf past the largest float, not an error
+        return tuple(delays)
 
     @field_validator("webhook_retry_delays", "retry_delays_list")
     @classmethod
@@ -160,11 +238,14 @@ class Settings(BaseSettings):
             _seconds_list(value)
         return value
 
+    def deliveries_path(self) -> Path:
+        return self.state_dir / "deliveries.sqlite3"
+
     def topology(self) -> Topology:
-        delays_ms = tuple(max(1, round(d * 1000)) for d in self.retry_delays())
+        delays_ms = tuple(_ms(d) for d in self.retry_delays())
         webhook_ms = delays_ms
         if self.webhook_retry_delays is not None:
-            webhook_ms = tuple(round(d * 1000) for d in _seconds_list(self.webhook_retry_delays))
+            webhook_ms = tuple(_ms(d) for d in _seconds_list(self.webhook_retry_delays))
         return Topology(
             agent_queue=self.agent_queue,
             webhook_queue=self.webhook_queue,
@@ -178,14 +259,37 @@ class Settings(BaseSettings):
         )
 
 
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
 def _seconds_list(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ValueError("expected seconds separated by commas, e.g. 30,60,120") from None
-    if any(v <= 0 for v in values):
-        raise ValueError("every delay must be above 0")
+    if not values:
+        # Found in a review: "" and "," crashed with an IndexError.
+        raise ValueError("expected at least one delay in seconds, e.g. 30,60,120")
+    for value in values:
+        # A queue TTL is whole milliseconds from 1 to 2^32-1: 0.0001 s would be a TTL of 0.
+        if not (math.isfinite(value) and 0.001 <= value <= MAX_DELAY_SECONDS):
+            raise ValueError(
+                f"every delay must be from 0.001 to {MAX_DELAY_SECONDS:g} seconds, not {value:g}"
+            )
     return values
+
+
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/wa-agent``, else ``~/.local/state/wa-agent``; the temp folder if there
+    is no home (a container without one)."""
+    base = os.environ.get("XDG_STATE_HOME", "").strip()
+    if base:
+        return Path(base) / "wa-agent"
+    home = Path.home() if os.environ.get("HOME") else None
+    if home is not None:
+        return home / ".local" / "state" / "wa-agent"
+    return Path(tempfile.gettempdir()) / f"wa-agent-{os.getuid()}"
 
 
 def _env_name(field: str) -> str:
@@ -203,8 +307,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = [
-            f"{_env_name(str(err['loc'][0])) if err['loc'] else '?'}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = [_problem(err["loc"], err["msg"]) for err in exc.errors()]
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    if not loc:  # a rule across several settings: the message names them itself
+        return message
+    return f"{_env_name(str(loc[0]))}: {message}"

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -58,14 +59,19 @@ class AgentServiceProcess:
         topology: Topology,
         *,
         log_path: Path | None = None,
+        state_dir: Path | None = None,
         ready_timeout: float = 30.0,
         **overrides: Any,
     ) -> None:
         self.health_port = free_port()
+        # The state a restart must find again (delivery counts) lives here: the same folder for
+        # every start of this object, never the user's own ~/.local/state.
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="harness-agent-state-"))
         self.env = {
             **os.environ,
             **service_env(amqp_url, topology, **overrides),
             "HEALTH_PORT": str(self.health_port),
+            "AGENT_STATE_DIR": str(self.state_dir),
         }
         self.log_path = log_path
         self.ready_timeout = ready_timeout
@@ -92,7 +98,8 @@ class AgentServiceProcess:
     ) -> None:
         await self.terminate()
 
-    async def start(self) -> None:
+    async def start(self, *, wait_ready: bool = True) -> None:
+        """Start the process; with ``wait_ready``, return once /readyz answers 200."""
         self._log = self.log_path.open("ab") if self.log_path else asyncio.subprocess.DEVNULL
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -102,7 +109,16 @@ class AgentServiceProcess:
             stdout=self._log,
             stderr=self._log,
         )
-        await self._wait_ready()
+        if wait_ready:
+            await self._wait_ready()
+
+    async def wait_exit(self, timeout: float) -> int:
+        """The exit code once the process ends by itself (negative: killed by that signal)."""
+        if self.process is None:
+            raise RuntimeError("the agent service was never started")
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        self._close_log()
+        return code
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

@@ -112,16 +112,20 @@ ServiceFactory = Callable[..., Awaitable["AgentService"]]
 
 
 @pytest.fixture
-async def start_agent_service(broker: Broker) -> AsyncIterator[ServiceFactory]:
+async def start_agent_service(
+    broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ServiceFactory]:
     """``await start_agent_service(topology, concurrent_tasks=5, ...)``: the real service, in
-    this process, with the scripted model (settings by field name); stopped after the test."""
+    this process, with the scripted model (settings by field name); stopped after the test.
+    ``engine=`` replaces the ADK engine (``agent_service.testing.FakeEngine``, say)."""
     from agent_service.service import AgentService
     from harness.agent_process import service_settings
 
     started: list[AgentService] = []
 
-    async def factory(topology: Topology, **overrides: Any) -> AgentService:
-        service = AgentService(service_settings(broker.url, topology, **overrides))
+    async def factory(topology: Topology, engine: Any = None, **overrides: Any) -> AgentService:
+        overrides.setdefault("agent_state_dir", str(tmp_path_factory.mktemp("agent-state")))
+        service = AgentService(service_settings(broker.url, topology, **overrides), engine)
         await service.__aenter__()
         started.append(service)
         return service
@@ -192,6 +196,6 @@ async def make_stack(broker: Broker) -> AsyncIterator[Callable[..., Awaitable[Si
 @pytest.fixture
 def ledger() -> Ledger:
     """An empty ledger (the fallback text of the agent service)."""
-    from agent_service.replies import FALLBACK_TEXT
+    from agent_service.contract.messages import FALLBACK_TEXT
 
     return Ledger(FALLBACK_TEXT)

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from agent_service.contract.codec import decode_reply, request_message
+from agent_service.contract.amqp import request_message
+from agent_service.contract.codec import decode_reply
 from agent_service.contract.messages import AgentReply, AgentRequest
 from agent_service.contract.topology import Topology
 

@@ -12,12 +12,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from agent_service.contract.codec import (
-    decode,
-    reply_message,
-    request_message,
-    validate,
-)
+from agent_service.contract.amqp import reply_message, request_message
+from agent_service.contract.codec import decode, validate
 from agent_service.contract.messages import AgentReply, AgentRequest
 from harness.broker import choose_broker
 from harness.namespaces import declared, topology_for

@@ -23,8 +23,8 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
+from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology
-from agent_service.replies import FALLBACK_TEXT
 from fakes.alert_receiver import AlertReceiver
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from fakes.wasender import FakeWasender

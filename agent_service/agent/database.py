@@ -4,6 +4,8 @@ Every statement is a module-level constant listed in ``FIXED_STATEMENTS``; user 
 reaches SQLite as a bound parameter. Full-text input is first reduced to a query of quoted word
 tokens (``fts_query``), so FTS5 operators in user text are inert, and that query is bound too.
 Reads go through a connection opened with ``mode=ro``; the only write is ``BOOK_SLOT_SQL``.
+A booking carries the id of the request that made it (unique), so a request processed twice
+(a retry after a model failure, a redelivery after a crash) books once and gets its booking.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ LIST_FREE_SLOTS_FROM_SQL = (
 )
 GET_SLOT_SQL = "SELECT id, date, time, service, status FROM appointment_slots WHERE id = ?"
 BOOK_SLOT_SQL = (
-    "UPDATE appointment_slots SET status = 'booked', customer_name = ?"
+    "UPDATE appointment_slots SET status = 'booked', customer_name = ?, request_id = ?"
     " WHERE id = ? AND status = 'free'"
+)
+GET_BOOKING_SQL = (
+    "SELECT id, date, time, service, status FROM appointment_slots WHERE request_id = ?"
 )
 SEARCH_FAQ_SQL = (
     "SELECT f.id, f.question, f.answer FROM faq_fts JOIN faq AS f ON f.id = faq_fts.rowid"
@@ -62,6 +67,7 @@ FIXED_STATEMENTS: tuple[str, ...] = (
     LIST_FREE_SLOTS_FROM_SQL,
     GET_SLOT_SQL,
     BOOK_SLOT_SQL,
+    GET_BOOKING_SQL,
     SEARCH_FAQ_SQL,
 )
 """Every statement run after start-up (seeding, which runs before, also uses INSERT_SLOT_SQL)."""
@@ -119,6 +125,15 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Booking:
+    booked: bool
+    slot: Slot | None
+    """The slot booked, or the one asked for (None when it does not exist)."""
+    repeated: bool = False
+    """The request had booked it before: this is the same booking, not a new one."""
+
+
+@dataclass(frozen=True)
 class FaqEntry:
     id: int
     question: str
@@ -167,6 +182,9 @@ class BusinessDatabase:
             isolation_level=None,
         )
         self._writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Replicas on one host share the file: wait for a lock instead of failing at once.
+        self._writer.execute("PRAGMA busy_timeout = 5000")
+        _migrate(self._writer)
         self._closed = False
 
     @property
@@ -207,11 +225,26 @@ class BusinessDatabase:
         rows = self._read(GET_SLOT_SQL, (slot_id,))
         return Slot(*rows[0]) if rows else None
 
-    def book_slot(self, slot_id: int, customer_name: str) -> bool:
-        """Book a free slot; False when it does not exist or someone else booked it first."""
+    def book_slot(self, slot_id: int, customer_name: str, request_id: str | None = None) -> Booking:
+        """Book a free slot for a request. A request that booked before gets that booking
+        back, whichever slot it asks for now; otherwise the slot is booked if it is free."""
         with self._lock:
-            cursor = self._writer.execute(BOOK_SLOT_SQL, (customer_name, slot_id))
-        return cursor.rowcount == 1
+            if request_id is not None:
+                earlier = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
+                if earlier is not None:
+                    return Booking(True, Slot(*earlier), repeated=True)
+            try:
+                cursor = self._writer.execute(BOOK_SLOT_SQL, (customer_name, request_id, slot_id))
+                booked = cursor.rowcount == 1
+            except sqlite3.IntegrityError:
+                booked = False  # this request booked another slot in another process meanwhile
+            if not booked and request_id is not None:
+                # Another process may have booked for this very request a moment ago.
+                earlier = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
+                if earlier is not None:
+                    return Booking(True, Slot(*earlier), repeated=True)
+            row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
+        return Booking(booked, Slot(*row) if row else None)
 
     def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
         query = fts_query(text)
@@ -244,6 +277,16 @@ class BusinessDatabase:
     def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self._reader.execute(sql, params).fetchall())
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    # Files seeded before bookings were keyed by request have no request_id column yet.
+    columns = {row[1] for row in db.execute("PRAGMA table_info(appointment_slots)")}
+    if "request_id" not in columns:
+        db.execute("ALTER TABLE appointment_slots ADD COLUMN request_id TEXT")
+        db.execute(
+            "CREATE UNIQUE INDEX appointment_slots_request ON appointment_slots (request_id)"
+        )
 
 
 def open_demo_database(path: str | os.PathLike[str] | None = None) -> BusinessDatabase:

@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -28,9 +27,10 @@ from google.genai import types
 
 from agent_service.agent.database import BusinessDatabase
 from agent_service.agent.prompts import build_instruction
-from agent_service.agent.tools import BusinessTools, ToolFunction
+from agent_service.agent.tools import REQUEST_ID_STATE, BusinessTools, ToolFunction
 from agent_service.contract.messages import AgentRequest, HistoryTurn, Role, TaskType
-from agent_service.failures import PermanentAgentError
+from agent_service.errors import ErrorCode, PermanentAgentError
+from agent_service.pipeline.engine import AgentAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +54,6 @@ _STATE_FAILED_TOOLS = "failed_tools"
 _USER_ID = "whatsapp"
 
 
-@dataclass(frozen=True)
-class AgentResult:
-    text: str
-    tools_used: list[str]
-    """Tool names in the order they were first called."""
-    reasoning_steps: list[str]
-    tokens_used: int
-    tool_failed: bool
-    """A tool raised, and the model answered anyway: a partial result."""
-    model_calls: int
-
-
 def agent_name(task: TaskType) -> str:
     return f"{task.value}_agent"
 
@@ -86,7 +74,7 @@ class AgentEngine:
             for task, agent in self._agents.items()
         }
 
-    async def run(self, request: AgentRequest) -> AgentResult:
+    async def run(self, request: AgentRequest) -> AgentAnswer:
         """Answer one request. Model errors propagate unchanged; the caller classifies them."""
         task = TaskType(request.taskType)
         if not self._runners:
@@ -101,6 +89,7 @@ class AgentEngine:
             state={
                 _STATE_CUSTOMER: request.contact.name or request.contact.phoneNumber,
                 _STATE_NOTES: request.context.userNotes or "",
+                REQUEST_ID_STATE: request.messageId,
             },
         )
         try:
@@ -160,7 +149,7 @@ class AgentEngine:
             return [event async for event in stream]
 
 
-def summarise(events: list[Event], author: str) -> AgentResult:
+def summarise(events: list[Event], author: str) -> AgentAnswer:
     """The result of a run, from the events the runner yielded."""
     tools_used: list[str] = []
     steps = [f"routed to {author}"]
@@ -184,9 +173,11 @@ def summarise(events: list[Event], author: str) -> AgentResult:
         if event.is_final_response() and event.content is not None:
             text = "".join(p.text for p in event.content.parts or [] if p.text and not p.thought)
     if not text.strip():
-        raise PermanentAgentError("the model returned no answer text", code="EMPTY_ANSWER")
+        raise PermanentAgentError("the model returned no answer text", code=ErrorCode.EMPTY_ANSWER)
     steps.append("answered")
-    return AgentResult(text.strip(), tools_used, steps, tokens, bool(failed), model_calls)
+    return AgentAnswer(
+        text.strip(), tuple(tools_used), tuple(steps), tokens, bool(failed), model_calls
+    )
 
 
 def _build_agent(task: TaskType, model: BaseLlm | str, tools: dict[str, ToolFunction]) -> Agent:

@@ -6,10 +6,16 @@ and a failure rate. Fault markers in the user's text drive end-to-end tests acro
 
 - ``[[fail:transient]]``: every call raises TransientAgentError (code MODEL_UNAVAILABLE);
 - ``[[fail:transient:N]]``: the first N calls for this exact user text raise it, later ones work;
+- ``[[fail:after-tool:N]]``: the first N calls for this exact user text that come back with a
+  tool's result raise TransientAgentError: the tool ran, then the model failed (a retry must not
+  repeat the tool's side effect);
 - ``[[fail:permanent]]``: raises PermanentAgentError (code MODEL_REJECTED);
 - ``[[slow:S]]``: sleeps S seconds (a float) once per run, before its first answer;
 - ``[[tool-error]]``: the run's first tool call goes to a tool that fails; the run still
-  answers, with a failed tool (a partial result).
+  answers, with a failed tool (a partial result);
+- ``[[crash]]``: the process kills itself with SIGKILL on the first model call, as an
+  out-of-memory kill or a segfault would (for the poison-request tests: the broker redelivers,
+  and the service must stop the loop after MAX_DELIVERIES).
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import asyncio
 import json
 import logging
 import math
+import os
 import random
 import re
+import signal
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 from google.adk.models import BaseLlm
 from google.adk.models.llm_request import LlmRequest
@@ -30,14 +38,16 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import Field, PrivateAttr
 
+from agent_service.agent.options import ScriptedModelOptions
 from agent_service.agent.scripted_policy import ToolCall, faulty, first_call, next_step, read_turn
-from agent_service.failures import PermanentAgentError, TransientAgentError
+from agent_service.errors import ErrorCode, PermanentAgentError, TransientAgentError
 
 logger = logging.getLogger(__name__)
 
 SCRIPTED_MODEL_NAME = "scripted"
 _MARKER = re.compile(
-    r"\[\[(fail:transient(?::(\d+))?|fail:permanent|slow:(\d+(?:\.\d+)?)|tool-error)\]\]"
+    r"\[\[(fail:transient(?::(\d+))?|fail:after-tool:(\d+)|fail:permanent"
+    r"|slow:(\d+(?:\.\d+)?)|tool-error|crash)\]\]"
 )
 _CHARS_PER_TOKEN = 4
 # Bounds the per-text counters of [[fail:transient:N]]: only marked texts are counted, but a
@@ -46,78 +56,27 @@ _MAX_COUNTED_TEXTS = 10_000
 
 
 @dataclass(frozen=True)
-class Latency:
-    """How long each model call takes: fixed, uniform or lognormal, in seconds.
-
-    ``mean`` is the average; ``spread`` is the half-width for uniform and the sigma of the
-    underlying normal distribution for lognormal (unused for fixed).
-    """
-
-    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
-    mean: float = 0.0
-    spread: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.mean < 0 or self.spread < 0 or not math.isfinite(self.mean + self.spread):
-            raise ValueError("latency mean and spread must be finite and >= 0")
-        if self.kind == "uniform" and self.spread > self.mean:
-            raise ValueError("uniform latency would go below zero (spread > mean)")
-
-    @classmethod
-    def fixed(cls, seconds: float) -> Latency:
-        return cls("fixed", seconds)
-
-    @classmethod
-    def uniform(cls, low: float, high: float) -> Latency:
-        if high < low:
-            raise ValueError("uniform latency needs low <= high")
-        return cls("uniform", (low + high) / 2, (high - low) / 2)
-
-    @classmethod
-    def lognormal(cls, mean: float, sigma: float) -> Latency:
-        return cls("lognormal", mean, sigma)
-
-    def sample(self, rng: random.Random) -> float:
-        if self.kind == "uniform":
-            return rng.uniform(self.mean - self.spread, self.mean + self.spread)
-        if self.kind == "lognormal" and self.mean > 0:
-            # Shift mu so that the distribution's mean, not its median, is ``mean``.
-            mu = math.log(self.mean) - self.spread**2 / 2
-            return rng.lognormvariate(mu, self.spread)
-        return self.mean
-
-
-@dataclass(frozen=True)
-class ScriptedModelOptions:
-    latency: Latency = field(default_factory=Latency)
-    failure_rate: float = 0.0
-    """Share of calls, from 0 to 1, that raise TransientAgentError (code MODEL_UNAVAILABLE)."""
-    seed: int | None = None
-    """Seeds the latency and failure draws, for reproducible runs."""
-    markers: bool = True
-    """Obey the fault markers in user text."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.failure_rate <= 1.0:
-            raise ValueError("failure_rate must be between 0 and 1")
-
-
-@dataclass(frozen=True)
 class _Markers:
     transient: bool = False
     transient_count: int | None = None
+    after_tool_count: int | None = None
     permanent: bool = False
     slow: float = 0.0
     tool_error: bool = False
+    crash: bool = False
 
 
 def parse_markers(text: str) -> tuple[_Markers, str]:
     """The fault markers in ``text``, and the text without them."""
     found: dict[str, Any] = {}
     for match in _MARKER.finditer(text):
-        marker, count, slow = match.groups()
-        if marker == "fail:permanent":
+        marker, count, after_tool, slow = match.groups()
+        if after_tool is not None:
+            found["after_tool_count"] = int(after_tool)
+        elif marker == "fail:permanent":
             found["permanent"] = True
+        elif marker == "crash":
+            found["crash"] = True
         elif marker == "tool-error":
             found["tool_error"] = True
         elif slow is not None:
@@ -157,7 +116,7 @@ class ScriptedModel(BaseLlm):
         )
         turn = replace(turn, text=clean_text)
         await self._wait(markers, first_of_turn=not turn.tool_results)
-        self._raise_faults(markers, raw_text)
+        self._raise_faults(markers, raw_text, after_tool=bool(turn.tool_results))
         step: ToolCall | str = next_step(turn)
         if markers.tool_error and not turn.tool_results:
             step = faulty(first_call(turn))
@@ -170,13 +129,22 @@ class ScriptedModel(BaseLlm):
         if delay > 0:
             await asyncio.sleep(delay)
 
-    def _raise_faults(self, markers: _Markers, raw_text: str) -> None:
+    def _raise_faults(self, markers: _Markers, raw_text: str, *, after_tool: bool) -> None:
+        if markers.crash:
+            logger.critical("scripted model: crash marker, killing this process")
+            os.kill(os.getpid(), signal.SIGKILL)
         if markers.permanent:
             raise PermanentAgentError(
-                "scripted model: permanent failure marker", code="MODEL_REJECTED"
+                "scripted model: permanent failure marker", code=ErrorCode.MODEL_REJECTED
             )
         if markers.transient:
             raise TransientAgentError("scripted model: transient failure marker")
+        if (
+            after_tool
+            and markers.after_tool_count is not None
+            and self._count_failure("after-tool:" + raw_text, markers.after_tool_count)
+        ):
+            raise TransientAgentError("scripted model: failure after a tool call (counted)")
         if markers.transient_count is not None and self._count_failure(
             raw_text, markers.transient_count
         ):

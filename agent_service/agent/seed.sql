@@ -37,8 +37,11 @@ CREATE TABLE appointment_slots (
     service TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('free', 'booked')),
     customer_name TEXT,
+    request_id TEXT, -- the request that booked it: processing it again books nothing new
     UNIQUE (date, time, service)
 );
+
+CREATE UNIQUE INDEX appointment_slots_request ON appointment_slots (request_id);
 
 CREATE TABLE faq (
     id INTEGER PRIMARY KEY,

@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from google.adk.tools.tool_context import ToolContext
+
 from agent_service.agent.database import BusinessDatabase
-from agent_service.failures import TransientAgentError
+from agent_service.errors import ErrorCode, TransientAgentError
 
 logger = logging.getLogger(__name__)
 
-TOOL_UNAVAILABLE = "TOOL_UNAVAILABLE"
+# The session state key of the request's messageId (set by the engine for each run).
+REQUEST_ID_STATE = "request_id"
 _ORDER_ID = re.compile(r"\s*(?:order\s*)?(?:no\.?|number)?\s*#?\s*(\d{1,9})\s*", re.IGNORECASE)
 _MAX_QUERY_CHARS = 500
 _MAX_NAME_CHARS = 80
@@ -33,6 +36,11 @@ def invalid_argument(message: str) -> dict[str, Any]:
     return {"status": "error", "error": "invalid_argument", "message": message}
 
 
+def _request_id(tool_context: ToolContext | None) -> str | None:
+    value = tool_context.state.get(REQUEST_ID_STATE) if tool_context is not None else None
+    return str(value) if value else None
+
+
 @contextmanager
 def _backend(tool: str) -> Iterator[None]:
     try:
@@ -40,7 +48,7 @@ def _backend(tool: str) -> Iterator[None]:
     except sqlite3.Error as exc:
         logger.warning("tool %s: database error: %s", tool, exc)
         raise TransientAgentError(
-            f"{tool}: the business database is unavailable", code=TOOL_UNAVAILABLE
+            f"{tool}: the business database is unavailable", code=ErrorCode.TOOL_UNAVAILABLE
         ) from exc
 
 
@@ -144,7 +152,9 @@ class BusinessTools:
             ],
         }
 
-    def book_appointment(self, slot_id: int, customer_name: str) -> dict[str, Any]:
+    def book_appointment(
+        self, slot_id: int, customer_name: str, tool_context: ToolContext | None = None
+    ) -> dict[str, Any]:
         """Book a free appointment slot for the customer.
 
         Args:
@@ -155,14 +165,18 @@ class BusinessTools:
             {"status": "ok", "booked": true, "slot": {...}}, or "booked": false with a
             "reason" when the slot does not exist or is already taken.
         """
+        # ADK passes tool_context (it is not part of what the model sees). The request's id in
+        # it keys the booking, so processing the request again returns the booking it made
+        # instead of "that slot is not available" (found in a review: a retry after a model
+        # failure did exactly that).
         name = " ".join(str(customer_name).split())
         if not isinstance(slot_id, int) or isinstance(slot_id, bool) or slot_id <= 0:
             return invalid_argument("slot_id must be a positive whole number from list_free_slots")
         if not name or len(name) > _MAX_NAME_CHARS or not name.isprintable():
             return invalid_argument(f"customer_name must be 1 to {_MAX_NAME_CHARS} characters")
         with _backend("book_appointment"):
-            booked = self._db.book_slot(slot_id, name)
-            slot = self._db.get_slot(slot_id)
+            booking = self._db.book_slot(slot_id, name, _request_id(tool_context))
+        slot = booking.slot
         if slot is None:
             return {"status": "ok", "booked": False, "reason": "no such slot"}
         details = {
@@ -171,14 +185,15 @@ class BusinessTools:
             "time": slot.time,
             "service": slot.service,
         }
-        if not booked:
+        if not booking.booked:
             return {
                 "status": "ok",
                 "booked": False,
                 "reason": "slot already booked",
                 "slot": details,
             }
-        logger.info("booked slot %s", slot_id)
+        if not booking.repeated:
+            logger.info("booked slot %s", slot.id)
         return {"status": "ok", "booked": True, "slot": details}
 
     def search_faq(self, query: str) -> dict[str, Any]:

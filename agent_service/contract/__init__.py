@@ -1,15 +1,15 @@
 """The message contract shared with the Node service: envelopes, codec and broker topology."""
 
+from agent_service.contract.amqp import reply_message, request_message
 from agent_service.contract.codec import (
     ContractError,
     FieldProblem,
     decode_reply,
     decode_request,
-    reply_message,
-    request_message,
     to_json_bytes,
 )
 from agent_service.contract.messages import (
+    FALLBACK_TEXT,
     AgentMetadata,
     AgentReply,
     AgentRequest,
@@ -32,6 +32,7 @@ from agent_service.contract.messages import (
 from agent_service.contract.topology import Topology
 
 __all__ = [
+    "FALLBACK_TEXT",
     "AgentMetadata",
     "AgentReply",
     "AgentRequest",

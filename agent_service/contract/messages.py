@@ -28,6 +28,11 @@ _MS_THRESHOLD = 100_000_000_000
 # produce a reply with the same id, so the Node side can deduplicate on either id.
 REPLY_ID_NAMESPACE = uuid.UUID("6b1f3e0a-5a8e-4c43-9d0e-2f6c1b7a9e55")
 
+# What the user reads when the agent could not answer (the spec's fallback text): the agent
+# service puts it in an error reply's response.text, and the Node side sends it for a request
+# that died in dlx_agent.
+FALLBACK_TEXT = "I'm having trouble processing your request. Please try again."
+
 Uuid = Annotated[
     str, Field(pattern=UUID_PATTERN, examples=["6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a10"])
 ]

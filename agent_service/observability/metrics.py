@@ -24,7 +24,19 @@ class ServiceMetrics:
             "agent_retries", "Requests sent to a retry wait queue", ["level"], registry=r
         )
         self.dead_lettered = Counter(
-            "agent_dead_lettered", "Requests rejected to dlx_agent", registry=r
+            "agent_dead_lettered",
+            "Requests published to dlx_agent, by reason (an ErrorCode)",
+            ["reason"],
+            registry=r,
+        )
+        self.returned = Counter(
+            "agent_publish_returned",
+            "Publishes the broker returned because no queue takes them",
+            ["destination"],
+            registry=r,
+        )
+        self.handed_back = Counter(
+            "agent_handed_back", "Deliveries handed back to the broker unanswered", registry=r
         )
         self.duplicates = Counter(
             "agent_duplicates", "Deliveries of an already answered request", registry=r

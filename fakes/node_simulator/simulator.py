@@ -25,8 +25,8 @@ from typing import Self
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology, declare
-from agent_service.replies import FALLBACK_TEXT
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
 from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer

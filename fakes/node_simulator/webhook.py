@@ -18,7 +18,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
-from agent_service.contract.codec import now_ms, request_message
+from agent_service.contract.amqp import request_message
+from agent_service.contract.codec import now_ms
 from agent_service.contract.messages import (
     AgentRequest,
     Contact,

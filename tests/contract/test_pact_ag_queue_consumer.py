@@ -18,9 +18,11 @@ import pytest
 from pact import Pact, match
 from pact.error import PactVerificationError
 
-from agent_service.contract.codec import CONTENT_TYPE, ContractError, decode_request
+from agent_service.contract.amqp import CONTENT_TYPE
+from agent_service.contract.codec import ContractError, decode_request
 from agent_service.contract.messages import AgentRequest, Priority, Role, TaskType
-from agent_service.replies import AnswerSummary, success_reply
+from agent_service.pipeline.engine import AgentAnswer
+from agent_service.pipeline.replies import success_reply
 from harness import pacts
 
 pytestmark = pytest.mark.contract
@@ -148,7 +150,7 @@ def accept(body: str | bytes | None, metadata: dict[str, object]) -> AgentReques
     request = decode_request(raw)  # raises ContractError naming the field
     assert metadata.get("messageId") == request.messageId, "AMQP messageId != body messageId"
     # The service must be able to answer it: the reply is built from the request's contact.
-    success_reply(request, AnswerSummary(text="ok"), processing_time=0.1)
+    success_reply(request, AgentAnswer(text="ok"), processing_time=0.1)
     return request
 
 

@@ -20,10 +20,12 @@ import pytest
 from pact import Verifier
 from pact.types import Message
 
-from agent_service.contract.codec import decode_request, reply_message
+from agent_service.contract.amqp import reply_message
+from agent_service.contract.codec import decode_request
 from agent_service.contract.messages import AgentReply, AgentRequest
-from agent_service.failures import Failure, FailureKind
-from agent_service.replies import AnswerSummary, error_reply, success_reply
+from agent_service.pipeline.engine import AgentAnswer
+from agent_service.pipeline.failures import Failure, FailureKind
+from agent_service.pipeline.replies import error_reply, success_reply
 from harness import pacts
 
 pytestmark = pytest.mark.contract
@@ -58,7 +60,7 @@ class Outcome:
     """What the agent came up with for REQUEST: an answer, or a failure it gave up on."""
 
     processing_time: float
-    answer: AnswerSummary | None = None
+    answer: AgentAnswer | None = None
     failure: Failure | None = None
 
 
@@ -66,18 +68,18 @@ class Outcome:
 OUTCOMES = {
     "the agent answered using tools": Outcome(
         2.5,
-        answer=AnswerSummary(
+        answer=AgentAnswer(
             text="We have rice: 25 kg bags at 95,000 UGX.",
-            tools_used=["database_query", "web_search"],
-            reasoning_steps=["looked up stock", "checked prices"],
+            tools_used=("database_query", "web_search"),
+            reasoning_steps=("looked up stock", "checked prices"),
             tokens_used=150,
         ),
     ),
     "a tool failed but the agent still answered": Outcome(
         3.1,
-        answer=AnswerSummary(
+        answer=AgentAnswer(
             text="I could not check stock, but we usually have rice.",
-            tools_used=["database_query"],
+            tools_used=("database_query",),
             tokens_used=90,
             tool_failed=True,
         ),
@@ -92,7 +94,7 @@ OUTCOMES = {
     ),
 }
 
-SuccessBuilder = Callable[[AgentRequest, AnswerSummary, float], AgentReply]
+SuccessBuilder = Callable[[AgentRequest, AgentAnswer, float], AgentReply]
 Encoder = Callable[[AgentReply], aio_pika.Message]
 
 

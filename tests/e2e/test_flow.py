@@ -13,7 +13,7 @@ import aio_pika
 import pytest
 
 from agent_service.contract import decode_request
-from agent_service.replies import FALLBACK_TEXT
+from agent_service.contract.messages import FALLBACK_TEXT
 from fakes.wasender_faults import RateLimited, ServerError
 from harness.ledger import Outcome
 from harness.queue_tools import drain

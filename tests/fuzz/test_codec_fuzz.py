@@ -43,17 +43,16 @@ from jsonschema import (  # type: ignore[import-untyped]  # no stubs installed
 )
 from pydantic import BaseModel
 
+from agent_service.contract.amqp import reply_message, request_message
 from agent_service.contract.codec import (
     ContractError,
     FieldProblem,
     decode_reply,
     decode_request,
-    reply_message,
-    request_message,
     to_json_bytes,
 )
 from agent_service.contract.messages import AgentReply, AgentRequest
-from tests.fuzz import strategies as s
+from harness.fuzzing import strategies as s
 
 pytestmark = pytest.mark.fuzz
 

@@ -4,12 +4,16 @@ and every agent-side row of the failure table."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 import aio_pika
 import jsonschema
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from agent_service.agent import open_demo_database
+from agent_service.agent.tools import BusinessTools
 from agent_service.contract import (
     AgentReply,
     AgentRequest,
@@ -19,6 +23,7 @@ from agent_service.contract import (
     reply_id_for,
     request_message,
 )
+from agent_service.transport.settle import DETAIL_HEADER, REASON_HEADER
 from harness.message_factory import agent_request
 from harness.pytest_plugin import ServiceFactory, TopologyFactory
 from harness.queue_tools import ReplyCollector, drain, publish_requests, queue_depth
@@ -128,8 +133,14 @@ async def test_a_malformed_request_is_dead_lettered_and_consuming_goes_on(
         await collector.wait_for([valid.messageId], timeout=20)
     dead = await drain(amqp_connection, topology.dlx_agent)
     assert [m.body for m in dead] == [body]
-    assert dead[0].headers["x-death"][0]["reason"] == "rejected"
-    assert service.metrics.dead_lettered._value.get() == 1
+    headers = dead[0].headers or {}
+    assert headers[REASON_HEADER] == "INVALID_MESSAGE"
+    assert str(headers[DETAIL_HEADER]).startswith("invalid ag_queue request message: ")
+    assert dead[0].message_id == "bad-1"
+    registry = service.metrics.registry
+    assert (
+        registry.get_sample_value("agent_dead_lettered_total", {"reason": "INVALID_MESSAGE"}) == 1
+    )
 
 
 async def test_a_transient_model_failure_succeeds_on_retry(
@@ -230,3 +241,29 @@ async def test_history_reaches_the_agent(
 async def test_request_message_properties_are_what_the_service_relies_on() -> None:
     message = request_message(agent_request(TaskType.ORDER))
     assert message.type == "order" and message.content_type == "application/json"
+
+
+async def test_a_retry_after_a_booking_returns_that_booking(
+    make_topology: TopologyFactory,
+    start_agent_service: ServiceFactory,
+    amqp_connection: AbstractRobustConnection,
+    tmp_path: Path,
+) -> None:
+    # The model fails after book_appointment ran: the retry must not try to book again and
+    # answer "that slot is not available" for the slot this very request booked.
+    path = tmp_path / "shop.db"
+    with open_demo_database(path) as db:
+        slot = BusinessTools(db).list_free_slots("")["slots"][0]["slot_id"]
+    topology = await make_topology(agent_retry_delays_ms=(100, 100, 100))
+    service = await start_agent_service(topology, agent_db_path=str(path))
+    request = agent_request(TaskType.APPOINTMENT, f"Please book slot {slot} [[fail:after-tool:1]]")
+    replies, _ = await _ask(amqp_connection, topology, request, timeout=20)
+    assert [r.status for r in replies] == [ReplyStatus.SUCCESS]
+    assert "You are booked" in replies[0].response.text, replies[0].response.text
+    retries = {s.labels["level"]: s.value for s in _samples(service, "agent_retries_total")}
+    assert retries == {"1": 1.0}  # the model did fail once, after the booking
+    with sqlite3.connect(path) as db:
+        booked = db.execute(
+            "SELECT id, request_id FROM appointment_slots WHERE customer_name = ?", ("John Doe",)
+        ).fetchall()
+    assert booked == [(slot, request.messageId)]

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from agent_service.contract.codec import now_ms, to_json_bytes
 from agent_service.contract.messages import (
+    FALLBACK_TEXT,
     AgentReply,
     AgentRequest,
     Contact,
@@ -34,7 +35,6 @@ from agent_service.contract.messages import (
     reply_id_for,
 )
 from agent_service.contract.topology import Topology
-from agent_service.replies import FALLBACK_TEXT
 from fakes import FakeWasender, FakeWhatsApp, InvalidNumber, RateLimited, ServerError
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from harness.broker import Broker, PrivateNode

@@ -23,7 +23,7 @@ from agent_service.agent import (
 )
 from agent_service.agent.database import is_fixed_statement
 from agent_service.contract.messages import AgentRequest
-from agent_service.failures import PermanentAgentError, TransientAgentError
+from agent_service.errors import PermanentAgentError, TransientAgentError
 
 pytestmark = pytest.mark.unit
 
@@ -93,8 +93,8 @@ async def test_each_task_type_runs_its_agent_and_tools(
 ) -> None:
     result = await setup.engine.run(make_request(task, text))
     assert answer_part in result.text
-    assert result.tools_used == tools
-    assert result.reasoning_steps == [
+    assert list(result.tools_used) == tools
+    assert list(result.reasoning_steps) == [
         f"routed to {task}_agent",
         *(f"called {t}" for t in tools),
         "answered",
@@ -184,7 +184,7 @@ async def test_tool_error_marker_gives_an_answer_with_a_failed_tool(setup: Setup
     result = await setup.engine.run(make_request("order", "order 1042 [[tool-error]]"))
     assert result.tool_failed
     assert "try again" in result.text
-    assert result.tools_used == ["get_order_status__fault"]
+    assert result.tools_used == ("get_order_status__fault",)
     assert "get_order_status__fault failed" in result.reasoning_steps
 
 
@@ -195,7 +195,7 @@ async def test_a_tool_whose_backend_fails_gives_a_partial_answer(setup: Setup) -
         result = await engine.run(make_request("order", "order 1042?"))
         await engine.close()
     assert result.tool_failed
-    assert result.tools_used == ["get_order_status"]
+    assert result.tools_used == ("get_order_status",)
     assert "try again" in result.text
 
 
@@ -241,7 +241,7 @@ async def test_concurrent_runs_are_independent(setup: Setup) -> None:
     results = await asyncio.gather(*(setup.engine.run(r) for r in requests))
     for number, result in zip([orders[1], *orders[1:]], results, strict=True):
         assert result.text.startswith(f"Order #{number} is")
-        assert result.tools_used == ["get_order_status"]
+        assert result.tools_used == ("get_order_status",)
     histories = [part.text or "" for r in setup.seen for part in r.contents[0].parts or []]
     assert len(setup.seen) == 40
     assert sorted(set(histories)) == sorted({f"turn of {n}" for n in orders})

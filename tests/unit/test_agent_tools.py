@@ -18,8 +18,8 @@ from agent_service.agent.database import (
     fts_query,
     is_fixed_statement,
 )
-from agent_service.agent.tools import TOOL_UNAVAILABLE, BusinessTools
-from agent_service.failures import TransientAgentError
+from agent_service.agent.tools import REQUEST_ID_STATE, BusinessTools
+from agent_service.errors import ErrorCode, TransientAgentError
 
 pytestmark = pytest.mark.unit
 
@@ -121,6 +121,39 @@ def test_booking_takes_a_free_slot_exactly_once(tools: BusinessTools) -> None:
     assert tools.book_appointment(99_999, "Amos")["reason"] == "no such slot"
 
 
+class _Context:
+    """What the tools read of ADK's ToolContext: the session state."""
+
+    def __init__(self, request_id: str) -> None:
+        self.state = {REQUEST_ID_STATE: request_id}
+
+
+def test_a_request_processed_twice_books_once_and_gets_its_booking(tools: BusinessTools) -> None:
+    slots = [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
+    first = tools.book_appointment(slots[0], "Amos", _Context("req-1"))  # type: ignore[arg-type]
+    # The retry (or a redelivery) books again, even another slot: it gets its first booking.
+    again = tools.book_appointment(slots[0], "Amos", _Context("req-1"))  # type: ignore[arg-type]
+    other = tools.book_appointment(slots[1], "Amos", _Context("req-1"))  # type: ignore[arg-type]
+    assert first["booked"] and again == first and other == first
+    assert slots[1] in [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
+    stranger = tools.book_appointment(slots[0], "Eve", _Context("req-2"))  # type: ignore[arg-type]
+    assert stranger["booked"] is False and stranger["reason"] == "slot already booked"
+
+
+def test_a_database_from_before_request_keyed_bookings_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with open_demo_database(path):
+        pass
+    with sqlite3.connect(path) as old:  # the schema of the previous release
+        old.execute("DROP INDEX IF EXISTS appointment_slots_request")
+        old.execute("ALTER TABLE appointment_slots DROP COLUMN request_id")
+    with open_demo_database(path) as db:
+        tools = BusinessTools(db)
+        slot = tools.list_free_slots("")["slots"][0]["slot_id"]
+        assert tools.book_appointment(slot, "Amos", _Context("r"))["booked"]  # type: ignore[arg-type]
+        assert tools.book_appointment(slot, "Amos", _Context("r"))["booked"]  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("slot_id", "name"), [(0, "Amos"), (-3, "Amos"), (1, "   "), (1, "x" * 81), (1, "a\x00b")]
 )
@@ -188,7 +221,7 @@ def test_a_failing_backend_raises_a_retryable_error(db: BusinessDatabase) -> Non
     db.close()
     with pytest.raises(TransientAgentError) as caught:
         tools.search_faq("opening hours")
-    assert caught.value.code == TOOL_UNAVAILABLE
+    assert caught.value.code == ErrorCode.TOOL_UNAVAILABLE
     assert caught.value.retryable
 
 

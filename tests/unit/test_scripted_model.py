@@ -27,7 +27,7 @@ from agent_service.agent import (
 from agent_service.agent.prompts import build_instruction
 from agent_service.agent.scripted_model import parse_markers
 from agent_service.contract.messages import TaskType
-from agent_service.failures import PermanentAgentError, TransientAgentError
+from agent_service.errors import PermanentAgentError, TransientAgentError
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,8 @@
-"""Consuming ag_queue: ``CONCURRENT_TASKS`` requests at most in flight, prefetch per consumer."""
+"""Consuming ag_queue: ``CONCURRENT_TASKS`` requests at most in flight, prefetch per consumer.
+
+Each delivery runs as its own task through ``transport.settle.process``: the handler decides,
+the settler carries the decision out, and the handler hears how it went.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,46 @@ import math
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from agent_service.observability.metrics import ServiceMetrics
-from agent_service.processor import Processor
+from agent_service.pipeline.handler import Incoming, RequestHandler
+from agent_service.transport.settle import Properties, Settler, process
 
 log = logging.getLogger(__name__)
+
+
+class AmqpDelivery:
+    """The ``Delivery`` of ``transport.settle`` for an aio-pika message."""
+
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        self._message = message
+        self.settled = False
+
+    @property
+    def message(self) -> AbstractIncomingMessage:
+        return self._message
+
+    @property
+    def body(self) -> bytes:
+        return self._message.body
+
+    @property
+    def properties(self) -> Properties:
+        m = self._message
+        return Properties(
+            message_id=m.message_id,
+            content_type=m.content_type,
+            correlation_id=m.correlation_id,
+            type=m.type,
+            timestamp=m.timestamp,
+            headers=dict(m.headers or {}),
+        )
+
+    async def ack(self) -> None:
+        self.settled = True
+        await self._message.ack()
+
+    async def hand_back(self) -> None:
+        self.settled = True
+        await self._message.nack(requeue=True)
 
 
 class Consumer:
@@ -24,7 +65,8 @@ class Consumer:
         self,
         connection: AbstractRobustConnection,
         queue_name: str,
-        processor: Processor,
+        handler: RequestHandler,
+        settler: Settler,
         metrics: ServiceMetrics,
         *,
         concurrent_tasks: int,
@@ -32,13 +74,15 @@ class Consumer:
     ) -> None:
         self._connection = connection
         self._queue_name = queue_name
-        self._processor = processor
+        self._handler = handler
+        self._settler = settler
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrent_tasks)
         self._consumers = max(1, math.ceil(concurrent_tasks / prefetch))
         self._prefetch = prefetch
         self._queues: list[tuple[AbstractQueue, str]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     @property
     def in_flight(self) -> int:
@@ -66,24 +110,20 @@ class Consumer:
         async with self._slots:
             self._metrics.in_flight.inc()
             try:
-                await self._processor.handle(message)
-            except asyncio.CancelledError:
-                # Stopping: the delivery stays unacked, so the broker gives it to another
-                # consumer (or to us after a restart). Nothing is lost.
-                raise
-            except Exception as exc:
-                # Publishing or acking failed (typically the broker went away). Hand the
-                # delivery back so it is tried again; if its channel is gone, the broker has
-                # already requeued it. A short pause keeps a broken link from spinning.
-                log.warning("delivery returned for redelivery", extra={"error": repr(exc)})
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(Exception):
-                    await message.nack(requeue=True)
+                incoming = Incoming(message.body, bool(message.redelivered), message.message_id)
+                await process(
+                    self._handler,
+                    self._settler,
+                    incoming,
+                    AmqpDelivery(message),
+                    stopping=lambda: self._stopping,
+                )
             finally:
                 self._metrics.in_flight.dec()
 
     async def stop(self, grace: float) -> None:
         """Stop consuming, give in-flight work ``grace`` seconds, then cancel the rest."""
+        self._stopping = True
         for queue, tag in self._queues:
             # Bounded: with the broker unreachable a cancel would wait for a reconnect.
             with contextlib.suppress(Exception):

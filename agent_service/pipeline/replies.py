@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
 
 from agent_service.contract.codec import now_ms
 from agent_service.contract.messages import (
+    FALLBACK_TEXT,
     AgentMetadata,
     AgentReply,
     AgentRequest,
@@ -16,22 +16,11 @@ from agent_service.contract.messages import (
     Response,
     reply_id_for,
 )
-from agent_service.failures import Failure
+from agent_service.pipeline.engine import AgentAnswer
+from agent_service.pipeline.failures import Failure
 
-# What the user reads when the agent could not answer (the spec's fallback text). Node sends
-# response.text whatever the status, so an error reply carries it.
-FALLBACK_TEXT = "I'm having trouble processing your request. Please try again."
-
-
-@dataclass(frozen=True)
-class AnswerSummary:
-    """What the agent produced, as the reply reports it."""
-
-    text: str
-    tools_used: list[str] = field(default_factory=list)
-    reasoning_steps: list[str] = field(default_factory=list)
-    tokens_used: int = 0
-    tool_failed: bool = False
+_MAX_STACK_CHARS = 8000
+_MAX_ERROR_MESSAGE_CHARS = 500
 
 
 def _contact(request: AgentRequest) -> ReplyContact:
@@ -39,9 +28,7 @@ def _contact(request: AgentRequest) -> ReplyContact:
     return ReplyContact(remoteJid=c.remoteJid, phoneNumber=c.phoneNumber, name=c.name)
 
 
-def success_reply(
-    request: AgentRequest, answer: AnswerSummary, processing_time: float
-) -> AgentReply:
+def success_reply(request: AgentRequest, answer: AgentAnswer, processing_time: float) -> AgentReply:
     """``status: success``, or ``partial`` when a tool failed but an answer was still given."""
     return AgentReply(
         messageId=reply_id_for(request.messageId),
@@ -67,10 +54,11 @@ def error_reply(
     exc: BaseException | None = None,
     include_stack: bool = False,
 ) -> AgentReply:
-    """``status: error`` with error.code and error.message; a stack only when configured."""
+    """``status: error`` with error.code and error.message, and the fallback text for the user
+    (Node sends response.text whatever the status). A stack only when ERROR_INCLUDE_STACK."""
     stack = None
     if include_stack and exc is not None:
-        stack = "".join(traceback.format_exception(exc))[-8000:]
+        stack = "".join(traceback.format_exception(exc))[-_MAX_STACK_CHARS:]
     return AgentReply(
         messageId=reply_id_for(request.messageId),
         originalMessageId=request.messageId,
@@ -85,4 +73,4 @@ def error_reply(
 
 def _public_message(failure: Failure) -> str:
     # The message leaves the service: keep it to the failure's own words, bounded.
-    return failure.message[:500] or failure.code
+    return failure.message[:_MAX_ERROR_MESSAGE_CHARS] or failure.code

@@ -1,0 +1,41 @@
+"""Envelopes as AMQP messages with the contract's properties (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aio_pika
+
+from agent_service.contract.codec import to_json_bytes
+from agent_service.contract.messages import AgentReply, AgentRequest, epoch_seconds
+
+CONTENT_TYPE = "application/json"
+
+
+def _timestamp(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds(epoch), tz=UTC)
+
+
+def request_message(request: AgentRequest, body: bytes | None = None) -> aio_pika.Message:
+    """An ag_queue request as a persistent AMQP message with the contract's properties."""
+    return aio_pika.Message(
+        body=body if body is not None else to_json_bytes(request),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=request.messageId,
+        timestamp=_timestamp(request.timestamp),
+        type=request.taskType.value,
+    )
+
+
+def reply_message(reply: AgentReply) -> aio_pika.Message:
+    """A wb_queue reply as a persistent AMQP message; correlation_id is the request's id."""
+    return aio_pika.Message(
+        body=to_json_bytes(reply),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=reply.messageId,
+        correlation_id=reply.originalMessageId,
+        timestamp=_timestamp(reply.timestamp),
+        type=reply.status.value,
+    )

@@ -1,0 +1,228 @@
+"""Deciding what becomes of one delivery from ag_queue: the pipeline of DESIGN.md section 6.
+
+decode and validate → count deliveries → deduplicate → run the agent (time-limited) → build
+the reply. The answer is a ``Decision``; the transport carries it out (``transport.settle``)
+and reports back through ``settled``, which keeps the deduplication and the delivery log in
+step with what the broker was really told. Failures go through ``failures.classify`` and
+``failures.action_for``; nothing here acks, nacks or publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agent_service.contract.codec import ContractError, parse_body, validate
+from agent_service.contract.messages import AgentRequest
+from agent_service.errors import ErrorCode
+from agent_service.observability.logging import mask_phone
+from agent_service.observability.metrics import ServiceMetrics
+from agent_service.pipeline.decisions import (
+    DeadLetter,
+    Decision,
+    Duplicate,
+    HandBack,
+    Reply,
+    Retry,
+    Settlement,
+)
+from agent_service.pipeline.dedup import Deduplicator, State
+from agent_service.pipeline.deliveries import DeliveryLog
+from agent_service.pipeline.engine import Engine
+from agent_service.pipeline.failures import FailureAction, action_for, classify
+from agent_service.pipeline.replies import error_reply, success_reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One delivery as the handler sees it: bytes and the broker's redelivered flag."""
+
+    body: bytes
+    redelivered: bool = False
+    message_id: str | None = None  # the AMQP property, only for logs
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_processing_time: float = 300.0
+    max_retries: int = 3
+    retry_levels: int = 3
+    """How many wait queues there are; later retries reuse the last one."""
+    max_message_bytes: int = 262_144
+    max_deliveries: int = 5
+    include_stack: bool = False
+
+
+class RequestHandler:
+    def __init__(
+        self,
+        engine: Engine,
+        dedup: Deduplicator,
+        deliveries: DeliveryLog,
+        metrics: ServiceMetrics,
+        limits: Limits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._dedup = dedup
+        self._deliveries = deliveries
+        self._metrics = metrics
+        self._limits = limits
+        self._clock = clock
+
+    async def decide(self, incoming: Incoming) -> Decision:
+        """The decision for one delivery. Raises only CancelledError, when this task itself is
+        cancelled (the service stopping): then nothing was claimed and the delivery stays
+        unacked for the broker to redeliver."""
+        try:
+            raw = parse_body(incoming.body, "ag_queue request", self._limits.max_message_bytes)
+            request = validate(AgentRequest, raw, "ag_queue request")
+        except ContractError as exc:
+            self._metrics.failures.labels("invalid_message", ErrorCode.INVALID_MESSAGE).inc()
+            log.warning(
+                "invalid request: dead-lettering it",
+                extra={"amqp_message_id": incoming.message_id, "problems": exc.problems[:10]},
+            )
+            return DeadLetter(ErrorCode.INVALID_MESSAGE, str(exc))
+        self._log_consumed(request, incoming)
+        earlier = await self._deliveries.arrived(
+            request.messageId, redelivered=incoming.redelivered
+        )
+        if earlier >= self._limits.max_deliveries:
+            log.error(
+                "request delivered too often without settling: dead-lettering it",
+                extra={"message_id": request.messageId, "deliveries": earlier},
+            )
+            detail = f"delivered {earlier} times without being settled (MAX_DELIVERIES)"
+            return DeadLetter(ErrorCode.MAX_DELIVERIES, detail, request.messageId)
+        claimed = await self._claim(request)
+        if claimed is not None:
+            return claimed
+        try:
+            return await self._answer(request, raw)
+        except BaseException:
+            # Stopping mid-run: the delivery goes back to the broker unsettled, on purpose.
+            self._dedup.release(request.messageId)
+            await self._deliveries.settled(request.messageId, final=False)
+            raise
+
+    async def settled(self, decision: Decision, settlement: Settlement) -> None:
+        """Keep the deduplication and the delivery log in step with what the broker was told."""
+        request_id = decision.request_id
+        if request_id is None:
+            return
+        if isinstance(decision, Reply):
+            if settlement.done:
+                self._dedup.done(request_id)
+            else:
+                # Kept PENDING: the redelivery republishes this same reply, agent not run.
+                self._dedup.remember_reply(request_id, decision.reply)
+                self._dedup.release(request_id)
+        elif isinstance(decision, Retry | HandBack):
+            self._dedup.release(request_id)
+        await self._deliveries.settled(request_id, final=settlement.done)
+
+    async def _claim(self, request: AgentRequest) -> Decision | None:
+        """A decision when this delivery does not get to run the agent, else None."""
+        message_id = request.messageId
+        state, reply = self._dedup.claim(message_id)
+        if state is State.IN_FLIGHT:
+            state = await self._dedup.wait_settled(message_id)
+            if state is State.NEW or state is State.PENDING:
+                # The other delivery let go without a confirmed reply: this one takes over.
+                state, reply = self._dedup.claim(message_id)
+        if state is State.DONE or state is State.IN_FLIGHT:
+            self._metrics.duplicates.inc()
+            log.info("duplicate request: acking it", extra={"message_id": message_id})
+            return Duplicate(message_id)
+        if reply is not None:
+            log.info("republishing the reply already built", extra={"message_id": message_id})
+            return Reply(reply)
+        return None
+
+    async def _answer(self, request: AgentRequest, raw: dict[str, Any]) -> Decision:
+        began = self._clock()
+        try:
+            answer = await asyncio.wait_for(
+                self._engine.run(request), self._limits.max_processing_time
+            )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this task is being cancelled: the service is stopping
+            # A cancellation from inside the agent, not aimed at us (found in a review: it
+            # left the delivery unacked for ever and the consumer slot gone).
+            log.warning("agent run cancelled from inside", extra={"message_id": request.messageId})
+            return HandBack("the agent run was cancelled", request.messageId)
+        except Exception as exc:
+            return self._on_failure(request, raw, exc, self._clock() - began)
+        elapsed = self._clock() - began
+        self._metrics.processing.labels(request.taskType.value).observe(elapsed)
+        for tool in answer.tools_used:
+            self._metrics.tools.labels(tool).inc()
+        return Reply(success_reply(request, answer, elapsed))
+
+    def _on_failure(
+        self, request: AgentRequest, raw: dict[str, Any], exc: Exception, elapsed: float
+    ) -> Decision:
+        failure = classify(exc)
+        retries = request.metadata.retryCount
+        action = action_for(
+            failure, retries, min(request.metadata.maxRetries, self._limits.max_retries)
+        )
+        self._metrics.failures.labels(failure.kind.value, failure.code).inc()
+        log.warning(
+            "agent failed",
+            extra={
+                "message_id": request.messageId,
+                "task_type": request.taskType.value,
+                "failure_kind": failure.kind.value,
+                "error_code": failure.code,
+                "action": action.value,
+                "retry_count": retries,
+            },
+        )
+        if action is FailureAction.RETRY:
+            body = retry_body(raw, retries + 1)
+            level = min(retries + 1, self._limits.retry_levels)
+            return Retry(request, body, level, failure.code)
+        if failure.retryable:
+            failure = replace(
+                failure, message=f"{failure.message} (gave up after {retries} retries)"
+            )
+        reply = error_reply(
+            request, failure, elapsed, exc=exc, include_stack=self._limits.include_stack
+        )
+        return Reply(reply)
+
+    def _log_consumed(self, request: AgentRequest, incoming: Incoming) -> None:
+        self._metrics.consumed.labels(request.taskType.value).inc()
+        log.info(
+            "📥 Consumed from ag_queue",
+            extra={
+                "message_id": request.messageId,
+                "contact": mask_phone(request.contact.phoneNumber),
+                "task_type": request.taskType.value,
+                "retry_count": request.metadata.retryCount,
+                "redelivered": incoming.redelivered,
+            },
+        )
+
+
+def retry_body(raw: dict[str, Any], retry_count: int) -> bytes:
+    """The request as it came, with ``metadata.retryCount`` set: the raw JSON is edited, not
+    re-serialised from the model, so fields this version does not know survive the round trip
+    (tolerant reader, faithful forwarder). Non-finite numbers were refused at decode."""
+    body = dict(raw)
+    metadata = dict(body.get("metadata") or {})
+    metadata["retryCount"] = retry_count
+    body["metadata"] = metadata
+    return json.dumps(body, allow_nan=False, ensure_ascii=False).encode("utf-8")
