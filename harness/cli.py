@@ -81,7 +81,31 @@ def parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="the whole system end to end, with a report")
     simulate.add_arguments(sim)
     sim.set_defaults(func=simulate.main)
+
+    f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
+    f.set_defaults(func=_fuzz)
+    _fuzz_arguments(f)
     return p
+
+
+def _fuzz_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=float, default=1.0, help="how long (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="first Hypothesis seed (default 0)")
+    p.add_argument("--batch", type=int, default=8, help="envelopes per example (default 8)")
+    p.add_argument(
+        "--db",
+        default=".hypothesis/live-envelopes",
+        help="example database: failing examples are saved here and replayed first",
+    )
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    try:  # Hypothesis comes with the test extra, not with the service
+        from harness.fuzzing import runner
+    except ImportError as exc:
+        print(f"error: harness fuzz needs the test extra ({exc}): pip install -e '.[test]'")
+        return 2
+    return runner.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
