@@ -10,6 +10,10 @@ from agent_service.contract.codec import to_json_bytes
 from agent_service.contract.messages import AgentReply, AgentRequest, epoch_seconds
 
 CONTENT_TYPE = "application/json"
+# On a request the agent service dead-letters to dlx_agent (the broker's x-death is absent):
+# why (an ErrorCode: INVALID_MESSAGE, MAX_DELIVERIES) and what was wrong, for people.
+DEAD_LETTER_REASON_HEADER = "x-agent-dead-letter-reason"
+DEAD_LETTER_DETAIL_HEADER = "x-agent-dead-letter-detail"
 
 
 def _timestamp(epoch: int) -> datetime:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from agent_service.contract.messages import AgentReply
 from agent_service.observability.metrics import ServiceMetrics
 from agent_service.pipeline.decisions import (
@@ -32,9 +33,6 @@ from agent_service.pipeline.handler import Incoming
 
 log = logging.getLogger(__name__)
 
-# Headers of a dead letter the agent service publishes (the broker's own x-death is absent).
-REASON_HEADER = "x-agent-dead-letter-reason"
-DETAIL_HEADER = "x-agent-dead-letter-detail"
 _MAX_DETAIL_CHARS = 1000
 
 
@@ -173,8 +171,8 @@ class Settler:
             await self._outlet.publish_retry(decision)
         else:
             headers = {
-                REASON_HEADER: decision.code,
-                DETAIL_HEADER: decision.detail[:_MAX_DETAIL_CHARS],
+                DEAD_LETTER_REASON_HEADER: decision.code,
+                DEAD_LETTER_DETAIL_HEADER: decision.detail[:_MAX_DETAIL_CHARS],
             }
             await self._outlet.publish_dead_letter(delivery.body, delivery.properties, headers)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from agent_service.contract.amqp import DEAD_LETTER_REASON_HEADER
 from agent_service.contract.codec import ContractError, decode_reply
 from fakes.node_simulator.reply_consumer import Courier, SendKind, retry_count
 from fakes.node_simulator.wasender_client import send_until_verdict
@@ -65,8 +66,13 @@ def _contact_phone(contact: Any) -> str | None:
 
 
 def death_reason(message: AbstractIncomingMessage) -> str:
-    """Why the broker dead-lettered it ("expired", "rejected", ...), for the logs."""
-    deaths = (message.headers or {}).get("x-death")
+    """Why it died, for the logs: the agent service's reason header (INVALID_MESSAGE,
+    MAX_DELIVERIES) on what it dead-lettered, else the broker's ("expired", "rejected")."""
+    headers = message.headers or {}
+    agent_reason = headers.get(DEAD_LETTER_REASON_HEADER)
+    if agent_reason:
+        return str(agent_reason.decode() if isinstance(agent_reason, bytes) else agent_reason)
+    deaths = headers.get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
         return str(deaths[0].get("reason", "unknown"))
     return "unknown"

@@ -21,10 +21,10 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from agent_service.contract.amqp import DEAD_LETTER_REASON_HEADER
 from agent_service.contract.codec import ContractError, decode_reply
 from agent_service.contract.topology import Topology
 from agent_service.errors import ErrorCode
-from agent_service.transport.settle import REASON_HEADER
 from harness.fuzzing.envelopes import Envelope
 from harness.waiting import wait_until
 
@@ -154,7 +154,7 @@ def _problem(
 ) -> str | None:
     if envelope.valid:
         if dead:
-            reason = (dead[0].headers or {}).get(REASON_HEADER)
+            reason = (dead[0].headers or {}).get(DEAD_LETTER_REASON_HEADER)
             return f"a valid request was dead-lettered ({reason!r})"
         if len(replies) != 1:
             return f"{len(replies)} replies instead of one"
@@ -171,6 +171,6 @@ def _problem(
         return f"{len(dead)} dead letters instead of one"
     if dead[0].body != envelope.body:
         return "the dead letter's body was changed"
-    if (dead[0].headers or {}).get(REASON_HEADER) != ErrorCode.INVALID_MESSAGE:
+    if (dead[0].headers or {}).get(DEAD_LETTER_REASON_HEADER) != ErrorCode.INVALID_MESSAGE:
         return f"dead letter without reason {ErrorCode.INVALID_MESSAGE}"
     return None

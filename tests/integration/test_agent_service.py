@@ -23,7 +23,7 @@ from agent_service.contract import (
     reply_id_for,
     request_message,
 )
-from agent_service.transport.settle import DETAIL_HEADER, REASON_HEADER
+from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from harness.message_factory import agent_request
 from harness.pytest_plugin import ServiceFactory, TopologyFactory
 from harness.queue_tools import ReplyCollector, drain, publish_requests, queue_depth
@@ -134,8 +134,8 @@ async def test_a_malformed_request_is_dead_lettered_and_consuming_goes_on(
     dead = await drain(amqp_connection, topology.dlx_agent)
     assert [m.body for m in dead] == [body]
     headers = dead[0].headers or {}
-    assert headers[REASON_HEADER] == "INVALID_MESSAGE"
-    assert str(headers[DETAIL_HEADER]).startswith("invalid ag_queue request message: ")
+    assert headers[DEAD_LETTER_REASON_HEADER] == "INVALID_MESSAGE"
+    assert str(headers[DEAD_LETTER_DETAIL_HEADER]).startswith("invalid ag_queue request message: ")
     assert dead[0].message_id == "bad-1"
     registry = service.metrics.registry
     assert (

@@ -11,11 +11,11 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract import AgentRequest, ReplyStatus, TaskType, Topology
+from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from agent_service.contract.topology import declare
 from agent_service.pipeline.engine import AgentAnswer
 from agent_service.service import AgentService
 from agent_service.testing import FakeEngine
-from agent_service.transport.settle import DETAIL_HEADER, REASON_HEADER
 from harness.agent_process import AgentServiceProcess
 from harness.broker import Broker
 from harness.message_factory import agent_request
@@ -170,7 +170,7 @@ async def test_a_request_that_kills_the_service_every_time_ends_in_dlx_agent(
     assert exits == [-9, -9, -9]  # three deliveries, three SIGKILLs
     assert [m.message_id for m in dead] == [poison.messageId]
     headers = dead[0].headers or {}
-    assert headers[REASON_HEADER] == "MAX_DELIVERIES"
-    assert "delivered 3 times" in str(headers[DETAIL_HEADER])
+    assert headers[DEAD_LETTER_REASON_HEADER] == "MAX_DELIVERIES"
+    assert "delivered 3 times" in str(headers[DEAD_LETTER_DETAIL_HEADER])
     assert poison.messageId.encode() in dead[0].body
     assert set(collector.replies) == {healthy.messageId}  # the poison got no reply

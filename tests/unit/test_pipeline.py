@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from agent_service.contract.codec import to_json_bytes
 from agent_service.contract.messages import FALLBACK_TEXT, AgentRequest, ReplyStatus, TaskType
 from agent_service.errors import ErrorCode, PermanentAgentError, TransientAgentError
@@ -18,7 +19,6 @@ from agent_service.pipeline.deliveries import DeliveryLog, MemoryDeliveryLog, Sq
 from agent_service.pipeline.engine import AgentAnswer
 from agent_service.pipeline.handler import Incoming, Limits
 from agent_service.testing import FakeEngine, MemoryOutlet, MemoryPipeline
-from agent_service.transport.settle import DETAIL_HEADER, REASON_HEADER
 from harness.message_factory import agent_request
 
 pytestmark = pytest.mark.unit
@@ -105,8 +105,8 @@ async def test_an_invalid_request_is_dead_lettered_with_its_reason(body: bytes) 
     assert delivery.acked and not engine.calls and not pipeline.outlet.replies
     [dead] = pipeline.outlet.dead_letters
     assert dead.body == body
-    assert dead.headers[REASON_HEADER] == ErrorCode.INVALID_MESSAGE
-    assert dead.headers[DETAIL_HEADER].startswith("invalid ag_queue request message")
+    assert dead.headers[DEAD_LETTER_REASON_HEADER] == ErrorCode.INVALID_MESSAGE
+    assert dead.headers[DEAD_LETTER_DETAIL_HEADER].startswith("invalid ag_queue request message")
     assert pipeline.counter("agent_dead_lettered_total", reason="INVALID_MESSAGE") == 1
 
 
@@ -117,7 +117,7 @@ async def test_a_number_too_large_for_a_float_is_refused_at_decode() -> None:
     pipeline = MemoryPipeline(FakeEngine(failing(TransientAgentError("busy"))))
     await pipeline.deliver(body)
     [dead] = pipeline.outlet.dead_letters
-    assert "1e400" in dead.headers[DETAIL_HEADER] and not pipeline.outlet.retries
+    assert "1e400" in dead.headers[DEAD_LETTER_DETAIL_HEADER] and not pipeline.outlet.retries
 
 
 # --- transient failures, retries, permanent failures, timeouts -----------------------------
@@ -234,8 +234,8 @@ async def test_a_request_that_crashes_the_service_every_time_is_dead_lettered(
         return
     assert not engine.calls and not survivor.outlet.replies
     [dead] = survivor.outlet.dead_letters
-    assert dead.headers[REASON_HEADER] == ErrorCode.MAX_DELIVERIES
-    assert "delivered 3 times" in dead.headers[DETAIL_HEADER]
+    assert dead.headers[DEAD_LETTER_REASON_HEADER] == ErrorCode.MAX_DELIVERIES
+    assert "delivered 3 times" in dead.headers[DEAD_LETTER_DETAIL_HEADER]
 
 
 async def test_the_delivery_count_survives_a_restart_in_its_sqlite_file(tmp_path: Path) -> None:
@@ -249,7 +249,10 @@ async def test_the_delivery_count_survives_a_restart_in_its_sqlite_file(tmp_path
     log = SqliteDeliveryLog(path)
     survivor = MemoryPipeline(FakeEngine(), deliveries=log, limits=Limits(max_deliveries=2))
     await survivor.deliver(body, redelivered=True)
-    assert survivor.outlet.dead_letters[0].headers[REASON_HEADER] == ErrorCode.MAX_DELIVERIES
+    assert (
+        survivor.outlet.dead_letters[0].headers[DEAD_LETTER_REASON_HEADER]
+        == ErrorCode.MAX_DELIVERIES
+    )
     log.close()
 
 
