@@ -36,18 +36,6 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-async def gemini() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini(api_key=KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(gemini: FakeGemini) -> AsyncIterator[genai.Client]:
-    async with genai_client(gemini) as c:
-        yield c
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         yield session
