@@ -169,6 +169,7 @@ _RESPONSE_TURN = {
     "parts": [{"functionResponse": {"name": "search_faq", "response": {}}}],
 }
 _USER_TURN = {"role": "user", "parts": [{"text": "hello"}]}
+_TWO_RESPONSES = {"role": "user", "parts": _RESPONSE_TURN["parts"] * 2}
 
 
 @pytest.mark.parametrize(
@@ -189,6 +190,10 @@ _USER_TURN = {"role": "user", "parts": [{"text": "hello"}]}
         (_with((*_DECLARATION, "parameters"), {"type": "OBJECT"}), "cannot both be set"),
         (_with(("contents",), [_USER_TURN, _RESPONSE_TURN]), "function response turn comes"),
         (_with(("contents",), [_CALL_TURN, _RESPONSE_TURN]), "function call turn comes"),
+        (
+            _with(("contents",), [_USER_TURN, _CALL_TURN, _TWO_RESPONSES]),
+            "number of function response parts is equal",
+        ),
         (_with(("contents",), [_USER_TURN, _USER_TURN]), "fake Gemini: role 'user' again"),
     ],
 )
