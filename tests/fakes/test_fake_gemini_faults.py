@@ -279,6 +279,9 @@ async def test_duration_is_a_window_on_the_fakes_clock() -> None:
             PromptBlocked(),
             lambda e: isinstance(e, PermanentAgentError) and e.code == "EMPTY_ANSWER",
         ),
+        (EmptyCandidates(), lambda e: isinstance(e, PermanentAgentError)),
+        (DropMidResponse(), lambda e: isinstance(e, aiohttp.ClientPayloadError)),
+        (MalformedJson(), lambda e: isinstance(e, json.JSONDecodeError)),
     ],
 )
 async def test_the_agent_engine_raises_on_a_failed_model_call(
