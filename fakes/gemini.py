@@ -86,7 +86,7 @@ class FakeGemini(LoopbackServer, RequestLog):
         LoopbackServer.__init__(self, port=port)
         RequestLog.__init__(self)
         self.api_key = api_key
-        self._rules_check = rules or RequestRules()
+        self._request_rules = rules or RequestRules()
         self._models = models
         self._stream_pieces = stream_pieces
         self._clock = clock
@@ -154,7 +154,7 @@ class FakeGemini(LoopbackServer, RequestLog):
         if not self._serves(model):
             return call.error(model_error(model, version, method))
         try:
-            parsed = parse_request(model, payload, self._rules_check)
+            parsed = parse_request(model, payload, self._request_rules)
         except ApiError as exc:
             return call.error(exc)
         return await call.answer(self._answer_body(parsed, call), self._stream_pieces)
@@ -170,11 +170,12 @@ class FakeGemini(LoopbackServer, RequestLog):
             if isinstance(outcome, Delay):
                 await self._sleep(outcome.seconds)
             elif isinstance(outcome, Respond):
-                return call.json(outcome.status, outcome.body, error=rule.fault.name)
+                status_name = outcome.body.get("error", {}).get("status")
+                return call.json(outcome.status, outcome.body, error=status_name)
             elif isinstance(outcome, Raw):
-                return call.raw(outcome.status, outcome.body)
+                return call.raw(outcome.status, outcome.body, rule.fault.name)
             elif isinstance(outcome, Cut):
-                return await call.cut(outcome)
+                return await call.cut(outcome, rule.fault.name)
             else:
                 call.record(None, error=rule.fault.name)
                 if isinstance(outcome, Hold):

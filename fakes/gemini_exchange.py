@@ -31,11 +31,13 @@ class Exchange:
         self.tools, self.turns = _summary(payload)
         self.faults: list[str] = []
         self._log = log
+        self._received_at = time.monotonic()
+        self._wall_time = time.time()
 
     def record(
         self, status: int | None, *, answer: str | None = None, error: str | None = None
     ) -> None:
-        self._log._record(
+        self._log.log_call(
             ModelCall(
                 model=self.model,
                 method=self.method,
@@ -46,8 +48,8 @@ class Exchange:
                 status=status,
                 answer=answer,
                 error=error,
-                received_at=time.monotonic(),
-                wall_time=time.time(),
+                received_at=self._received_at,
+                wall_time=self._wall_time,
             )
         )
 
@@ -60,8 +62,8 @@ class Exchange:
         self.record(status, answer=answer, error=error)
         return web.json_response(body, status=status)
 
-    def raw(self, status: int, body: bytes) -> web.Response:
-        self.record(status, error="malformed_json")
+    def raw(self, status: int, body: bytes, label: str) -> web.Response:
+        self.record(status, error=label)
         return web.Response(status=status, body=body, content_type="application/json")
 
     async def answer(self, body: dict[str, Any], pieces: int) -> web.StreamResponse:
@@ -74,8 +76,8 @@ class Exchange:
         self.record(200, answer=label)
         return web.Response(body=sse(chunks), content_type="text/event-stream")
 
-    async def cut(self, outcome: Cut) -> web.StreamResponse:
-        self.record(200, error="drop_mid_response")
+    async def cut(self, outcome: Cut, label: str) -> web.StreamResponse:
+        self.record(200, error=label)
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"
         response.content_length = outcome.length

@@ -17,9 +17,12 @@ class ModelCall:
     """A request to `generateContent` or `streamGenerateContent`, however it was answered.
 
     `status` is None when no HTTP answer was given (a dropped or held connection). `answer` is
-    what the model said: `text`, `call:<tool>`, `blocked`, `empty` or None for an error.
-    `turns` and `tools` are read from the body even when it failed validation, so a log shows
-    what a rejected request looked like.
+    what the model said: `text`, `call:<tool>`, `finish:<reason>`, `blocked:<reason>`, `empty`,
+    or None when it said nothing. `error` is the Google status of an error answer
+    (`UNAVAILABLE`), or the fault that broke the transport (`hang`, `drop_mid_response`...).
+    `faults` names every fault that struck, in order. `turns` and `tools` are read from the
+    body even when it failed validation, so a log shows what a rejected request looked like.
+    `received_at` is when the request arrived, so gaps between retries can be read off it.
     """
 
     model: str
@@ -45,7 +48,8 @@ class RequestLog:
         self._calls: list[ModelCall] = []
         self._changed = asyncio.Event()
 
-    def _record(self, call: ModelCall) -> None:
+    def log_call(self, call: ModelCall) -> None:
+        """Add one entry; the server calls it once per request."""
         self._calls.append(call)
         self._changed.set()
         logger.debug("FakeGemini %s %s -> %s %s", call.model, call.method, call.status, call.answer)
