@@ -1,7 +1,9 @@
 """Fakes for the outside services: Wasender's send API and WhatsApp users behind its webhooks.
 
 Both are real network peers on 127.0.0.1, so the code under test talks to them over HTTP exactly
-as it talks to the real thing.
+as it talks to the real thing. The Gemini API's fake is imported from its own module,
+`from fakes.gemini import FakeGemini`: it runs the agent's scripted policy, so importing it
+loads ADK (about 3 s), which users of the other fakes should not pay for.
 """
 
 from fakes.wasender import FakeServerError, FakeWasender
