@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
-from agent_service.agent.scripted_model import Latency
+from agent_service.agent.options import Latency
 from fakes.gemini_faults import (
     DropConnection,
     DropMidResponse,

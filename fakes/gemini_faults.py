@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-from agent_service.agent.scripted_model import Latency
+from agent_service.agent.options import Latency
 from agent_service.agent.scripted_policy import ToolCall, faulty
 from fakes.gemini_api import ApiError, candidate, rate_limited, safety_ratings, step_part
 

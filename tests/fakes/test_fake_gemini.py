@@ -256,7 +256,7 @@ async def test_the_agent_engine_runs_each_task_through_a_real_tool_call(
     async with gemini_engine(monkeypatch, gemini) as engine:
         result = await engine.run(agent_request(task, text))
     assert answer_part in result.text
-    assert result.tools_used == tools
+    assert list(result.tools_used) == tools
     assert result.model_calls == len(tools) + 1
     assert result.tokens_used > 0
     calls = gemini.requests

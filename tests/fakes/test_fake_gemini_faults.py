@@ -19,7 +19,7 @@ from google.adk.models import Gemini
 from google.genai import errors, types
 
 from agent_service.agent import Latency
-from agent_service.failures import PermanentAgentError
+from agent_service.errors import PermanentAgentError
 from fakes.gemini import FakeGemini
 from fakes.gemini_faults import (
     DropConnection,
