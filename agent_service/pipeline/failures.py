@@ -7,6 +7,7 @@ says what to do with the request. Both are pure; the handler only carries their 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -87,6 +88,12 @@ _LINK_ERRORS = _transient_link_errors()
 
 
 def _classify_model_link(exc: BaseException) -> Failure | None:
+    if isinstance(exc, json.JSONDecodeError):
+        # Nothing in the pipeline parses JSON while the agent runs but google-genai reading
+        # the model's answer: a 200 with a cut or garbled body (the fake Gemini's
+        # malformed_json fault). Worth another try, like a dropped connection.
+        detail = f"the model's answer was not JSON: {exc.msg}"
+        return Failure(FailureKind.TRANSIENT, ErrorCode.MODEL_UNAVAILABLE, detail)
     if not isinstance(exc, _LINK_ERRORS):
         return None
     detail = f"model connection failed: {type(exc).__name__}: {exc}".rstrip(": ")

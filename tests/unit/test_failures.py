@@ -38,6 +38,7 @@ TRANSIENT_MODEL_LINK = [
     httpx.ReadTimeout("timed out", request=_REQUEST),
     httpx.RemoteProtocolError("peer closed connection", request=_REQUEST),
     httpx.WriteError("broken pipe", request=_REQUEST),
+    json.JSONDecodeError("Expecting value", "<html>", 0),
 ]
 
 
@@ -45,7 +46,7 @@ TRANSIENT_MODEL_LINK = [
 def test_a_failed_link_to_the_model_is_transient(exc: BaseException) -> None:
     failure = classify(exc)
     assert (failure.kind, failure.code) == (FailureKind.TRANSIENT, ErrorCode.MODEL_UNAVAILABLE)
-    assert type(exc).__name__ in failure.message
+    assert type(exc).__name__ in failure.message or "not JSON" in failure.message
 
 
 @pytest.mark.parametrize(
