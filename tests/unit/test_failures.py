@@ -3,6 +3,8 @@ is done with the request."""
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import httpx
 import pytest
