@@ -93,6 +93,7 @@ class FakeGemini(LoopbackServer, RequestLog):
         self._rng = random.Random(seed)
         self._faults: list[FaultRule[Fault]] = []
         self._ids = itertools.count(1)
+        self._open = 0
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -137,7 +138,21 @@ class FakeGemini(LoopbackServer, RequestLog):
     def _crash_body(self) -> dict[str, Any]:
         return ApiError(500).body()
 
+    @property
+    def held(self) -> int:
+        """Model requests being answered now (a hung one counts until its client gives up)."""
+        return self._open
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # handler_cancellation: a client that closes its connection cancels this handler, so
+        # the count falls back when a caller's time limit ends a hung call.
+        self._open += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self._open -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]
         model, _, method = request.match_info["call"].rpartition(":")
         payload = _json_or_none(await request.read())

@@ -31,6 +31,11 @@ def service_env(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str
         "MESSAGE_TTL": str(topology.agent_ttl_ms),
         "WEBHOOK_MESSAGE_TTL": str(topology.webhook_ttl_ms),
         "AGENT_MODEL": "scripted",
+        # A Gemini model is tried against the fake only: never a real key or Vertex AI.
+        "GOOGLE_API_KEY": "",
+        "GEMINI_API_KEY": "",
+        "GOOGLE_GENAI_USE_VERTEXAI": "false",
+        "GOOGLE_GEMINI_BASE_URL": "",
         "HEALTH_PORT": "-1",
         "LOG_LEVEL": "WARNING",
     }

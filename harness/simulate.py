@@ -15,7 +15,7 @@ import aiohttp
 
 from harness.report import Report, build_report, render, tools_from_metrics
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
-from harness.stack import SimulationStack, StackOptions
+from harness.stack import MODELS, SimulationStack, StackOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--model-latency",
         default="uniform:0.05:0.3",
         help="scripted model latency: SECONDS, uniform:LOW:HIGH or lognormal:MEAN:SIGMA",
+    )
+    p.add_argument(
+        "--model",
+        choices=MODELS,
+        default="scripted",
+        help="scripted (in-process, the default) or gemini-fake: the production path, ADK's"
+        " Gemini model through google-genai and HTTP to a fake Gemini API on loopback",
     )
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="happy")
     p.add_argument("--concurrent-tasks", type=int, default=10)
@@ -50,6 +57,7 @@ async def _tools(stack: SimulationStack) -> dict[str, float]:
 async def run(args: argparse.Namespace, out: object = print) -> Report:
     scenario = SCENARIOS[args.scenario]
     options = StackOptions(
+        model=args.model,
         model_latency=args.model_latency,
         concurrent_tasks=args.concurrent_tasks,
         node_webhook_url=args.node_url,

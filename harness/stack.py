@@ -23,9 +23,13 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
+from agent_service.agent.options import parse_latency
 from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology
 from fakes.alert_receiver import AlertReceiver
+from fakes.gemini import FakeGemini
+from fakes.gemini_faults import ErrorResponse as GeminiError
+from fakes.gemini_faults import SlowResponse
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from fakes.wasender import FakeWasender
 from fakes.whatsapp import FakeWhatsApp
@@ -39,9 +43,14 @@ from harness.queue_tools import queue_depth
 DEMO_RETRY_DELAYS_MS = (1_000, 2_000, 4_000)
 
 
+MODELS = ("scripted", "gemini-fake")
+GEMINI_MODEL = "gemini-2.5-flash"
+
+
 @dataclass(frozen=True)
 class StackOptions:
-    model_latency: str = "uniform:0.05:0.3"  # SCRIPTED_LATENCY of the agent service
+    model: str = "scripted"  # or "gemini-fake": the production path against FakeGemini
+    model_latency: str = "uniform:0.05:0.3"  # SCRIPTED_LATENCY, or the fake Gemini's latency
     model_failure_rate: float = 0.0
     concurrent_tasks: int = 10
     retry_delays_ms: tuple[int, ...] = DEMO_RETRY_DELAYS_MS
@@ -68,6 +77,7 @@ class SimulationStack:
         self.wasender: FakeWasender
         self.alerts: AlertReceiver
         self.node: NodeSimulator | None = None
+        self.gemini: FakeGemini | None = None
         self.agent: AgentServiceProcess
         self.webhook_url = ""
         self._send_cursor = 0
@@ -110,6 +120,8 @@ class SimulationStack:
             FakeWasender(api_key=o.wasender_api_key, port=o.wasender_port)
         )
         self.alerts = await self._stack.enter_async_context(AlertReceiver())
+        if o.model == "gemini-fake":
+            self.gemini = await self._stack.enter_async_context(self._fake_gemini())
         if o.node_webhook_url:
             self.webhook_url = o.node_webhook_url
         else:
@@ -132,6 +144,31 @@ class SimulationStack:
             max_retries=len(self.topology.webhook_retry_delays_ms),
         )
 
+    def _fake_gemini(self) -> FakeGemini:
+        """The Gemini API on loopback, with the run's latency and failure rate as faults."""
+        o = self.options
+        gemini = FakeGemini(api_key=secrets.token_hex(16))
+        latency = parse_latency(o.model_latency)
+        if latency.mean > 0:
+            gemini.inject(SlowResponse(latency))
+        if o.model_failure_rate > 0:
+            gemini.inject(GeminiError(503), ratio=o.model_failure_rate)
+        return gemini
+
+    def _model_env(self) -> dict[str, Any]:
+        o = self.options
+        if self.gemini is None:
+            return {
+                "agent_model": "scripted",
+                "scripted_latency": o.model_latency,
+                "scripted_failure_rate": o.model_failure_rate,
+            }
+        return {
+            "agent_model": GEMINI_MODEL,
+            "google_api_key": self.gemini.api_key,
+            "google_gemini_base_url": self.gemini.url,
+        }
+
     def _agent_process(self) -> AgentServiceProcess:
         o = self.options
         log = o.agent_log or Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
@@ -139,10 +176,8 @@ class SimulationStack:
             self.broker.url,
             self.topology,
             log_path=log,
-            scripted_latency=o.model_latency,
-            scripted_failure_rate=o.model_failure_rate,
             concurrent_tasks=o.concurrent_tasks,
-            **o.service_env,
+            **{**self._model_env(), **o.service_env},
         )
 
     # -- driving the system ----------------------------------------------------------------

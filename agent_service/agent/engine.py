@@ -156,6 +156,7 @@ def summarise(events: list[Event], author: str) -> AgentAnswer:
     failed: set[str] = set()
     tokens = model_calls = 0
     text = ""
+    stop: str | None = None  # why the model's last answer ended, when it was not a plain stop
     for event in events:
         if event.usage_metadata is not None:
             tokens += event.usage_metadata.total_token_count or 0
@@ -170,13 +171,46 @@ def summarise(events: list[Event], author: str) -> AgentAnswer:
             if name not in tools_used:
                 tools_used.append(name)
         steps.extend(f"{r.name} failed" for r in event.get_function_responses() if r.name in failed)
+        stop = _stop_reason(event)
         if event.is_final_response() and event.content is not None:
             text = "".join(p.text for p in event.content.parts or [] if p.text and not p.thought)
+    truncated = stop == types.FinishReason.MAX_TOKENS.value
     if not text.strip():
-        raise PermanentAgentError("the model returned no answer text", code=ErrorCode.EMPTY_ANSWER)
-    steps.append("answered")
+        _raise_no_answer(stop)
+    steps.append("answered, cut at the token limit" if truncated else "answered")
     return AgentAnswer(
-        text.strip(), tuple(tools_used), tuple(steps), tokens, bool(failed), model_calls
+        text.strip(),
+        tuple(tools_used),
+        tuple(steps),
+        tokens,
+        bool(failed),
+        model_calls,
+        truncated=truncated,
+    )
+
+
+# Why a model may end without an answer we can send: it was blocked (finish reasons and
+# prompt feedback block reasons alike land in the event's error_code, see ADK's
+# LlmResponse.create), or it had nothing to say.
+_NOT_BLOCKED = frozenset({"STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"})
+
+
+def _stop_reason(event: Event) -> str | None:
+    reason = event.error_code or event.finish_reason
+    if reason is None:
+        return None
+    value = reason.value if isinstance(reason, types.FinishReason | types.BlockedReason) else reason
+    return None if value == "STOP" else str(value)
+
+
+def _raise_no_answer(stop: str | None) -> None:
+    if stop is not None and stop not in _NOT_BLOCKED:
+        raise PermanentAgentError(
+            f"the model refused to answer ({stop})", code=ErrorCode.MODEL_BLOCKED
+        )
+    detail = " before its token limit cut it" if stop == "MAX_TOKENS" else ""
+    raise PermanentAgentError(
+        f"the model returned no answer text{detail}", code=ErrorCode.EMPTY_ANSWER
     )
 
 

@@ -24,6 +24,12 @@ class AgentAnswer:
     tool_failed: bool = False
     """A tool failed and the model answered anyway: a partial result."""
     model_calls: int = field(default=0, compare=False)
+    truncated: bool = False
+    """The model's token limit cut the answer: a partial result too."""
+
+    @property
+    def partial(self) -> bool:
+        return self.tool_failed or self.truncated
 
 
 class Engine(Protocol):

@@ -29,12 +29,13 @@ def _contact(request: AgentRequest) -> ReplyContact:
 
 
 def success_reply(request: AgentRequest, answer: AgentAnswer, processing_time: float) -> AgentReply:
-    """``status: success``, or ``partial`` when a tool failed but an answer was still given."""
+    """``status: success``, or ``partial`` when a tool failed or the token limit cut the
+    answer but an answer was still given."""
     return AgentReply(
         messageId=reply_id_for(request.messageId),
         originalMessageId=request.messageId,
         timestamp=now_ms(),
-        status=ReplyStatus.PARTIAL if answer.tool_failed else ReplyStatus.SUCCESS,
+        status=ReplyStatus.PARTIAL if answer.partial else ReplyStatus.SUCCESS,
         contact=_contact(request),
         response=Response(text=answer.text),
         agentMetadata=AgentMetadata(
