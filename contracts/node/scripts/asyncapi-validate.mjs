@@ -12,44 +12,28 @@
  * diagnostics (such as "a newer AsyncAPI version exists") are printed and do not fail.
  * Exit status: 0 valid, 1 errors or warnings, 2 a file could not be read or parsed at all.
  */
-import path from 'node:path';
-import { DEFAULT_DOCUMENT, formatDiagnostic, parseFile, plainDiagnostic } from './lib/asyncapi.mjs';
+import { DEFAULT_DOCUMENT, examine, formatDiagnostic, run } from './lib/asyncapi.mjs';
 
-const FAILING = new Set(['error', 'warning']);
+const SEVERITIES = ['error', 'warning', 'info', 'hint'];
 
-const shown = (file) => path.relative(process.cwd(), file) || file;
+function print({ file, valid, diagnostics }) {
+  for (const d of diagnostics) console.log(formatDiagnostic(d));
+  const counts = SEVERITIES.map(
+    (s) => `${s}: ${diagnostics.filter((d) => d.severity === s).length}`,
+  ).join(', ');
+  console.log(`${file}: ${valid ? 'valid' : 'INVALID'} (${counts})`);
+}
 
-async function main(argv) {
+run('asyncapi-validate', async (argv) => {
   const json = argv.includes('--json');
   const files = argv.filter((a) => a !== '--json');
   if (files.length === 0) files.push(DEFAULT_DOCUMENT);
   const report = [];
   for (const file of files) {
-    const { document, diagnostics } = await parseFile(file);
-    const plain = diagnostics.map((d) => plainDiagnostic(shown(file), d));
-    const failing = plain.filter((d) => FAILING.has(d.severity)).length;
-    report.push({ file: shown(file), valid: document !== undefined && failing === 0, diagnostics: plain });
+    const { document, ...result } = await examine(file);
+    report.push(result);
   }
-  if (json) {
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  } else {
-    for (const { file, valid, diagnostics } of report) {
-      for (const d of diagnostics) console.log(formatDiagnostic(d));
-      const counts = ['error', 'warning', 'info', 'hint']
-        .map((s) => `${s}: ${diagnostics.filter((d) => d.severity === s).length}`)
-        .join(', ');
-      console.log(`${shown(file)}: ${valid ? 'valid' : 'INVALID'} (${counts})`);
-    }
-  }
+  if (json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else report.forEach(print);
   return report.every((r) => r.valid) ? 0 : 1;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    console.error(`asyncapi-validate: ${error.stack || error}`);
-    process.exitCode = 2;
-  },
-);
+});
