@@ -7,7 +7,7 @@ working tree (no git history, no "previous commit", which on main is the commit 
 
 - the document equals the snapshot of its own ``info.version`` (CONTRACT_VERSION), or that
   version is new and greater than every released one;
-- each version's bump (from the release before it) is at least what its changes need
+- the newest version's bump (from the release before it) is at least what its changes need
   (``contract_changes``: breaking → major, an addition → minor, documentation → patch);
 - ``contracts/CHANGELOG.md`` has an entry for every released version and the current one.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +25,7 @@ import yaml
 from harness import contract_node
 from harness.contract_changes import Bump, required_bump, summarise
 from harness.contract_files import CONTRACTS_DIR
-from harness.contract_node import Change
+from harness.contract_node import Change, Validation
 
 DOCUMENT = "asyncapi.yaml"
 VERSIONS = "versions"
@@ -101,21 +100,21 @@ def changelog_entries(directory: Path = CONTRACTS_DIR) -> dict[Version, str]:
 
 
 def _step_problem(old: Version, new: Version, changes: list[Change]) -> str | None:
-    """What is wrong with releasing ``changes`` as ``new`` after ``old``, with the changes
-    that decide the bump listed under it."""
+    """What is wrong with releasing ``changes`` as ``new`` after ``old`` (None: nothing),
+    followed by every change, most serious first."""
     needed = required_bump(changes)
     made = bump_between(old, new)
     if made is not None and made >= needed:
         return None
-    details = [f"\n    {s}" for s in summarise(changes) if s.bump >= max(needed, Bump.PATCH)]
-    if new == old:
+    details = [f"\n    {s}" for s in summarise(changes)]
+    if made is None:  # new == old: the steps judged never go down
+        # Any edit of a released document needs a new version, if only a patch.
+        bump = max(needed, Bump.PATCH)
         head = (
             f"contracts/{DOCUMENT} differs from the released {old}, and released versions do "
-            f"not change: set CONTRACT_VERSION to {old.bumped(needed)} (a {needed.name.lower()} "
+            f"not change: set CONTRACT_VERSION to {old.bumped(bump)} (a {bump.name.lower()} "
             "bump), add a CHANGELOG entry, run `harness contracts release`"
         )
-    elif made is None:
-        head = f"version {new} is not greater than the released {old}"
     else:
         head = (
             f"{old} -> {new} is a {made.name.lower()} bump, but the changes need a "
@@ -128,7 +127,24 @@ def _step_problem(old: Version, new: Version, changes: list[Change]) -> str | No
 class Assessment:
     version: Version  # the document's info.version
     pending: bool  # a new version, not yet released
-    problems: list[str]
+    validation: Validation  # the official parser's verdict on the document
+    problems: list[str]  # of the version rules
+
+
+def _newest_step(
+    directory: Path, version: Version, snapshots: dict[Version, Path]
+) -> tuple[Version, Path, Version] | None:
+    """The step the rules judge, as (old version, its file, new version); the new side is
+    always the document. It is the latest release to the document when they differ (a change in
+    progress), else the release before it to the latest (what the last release changed; the
+    document is that release). Older steps were judged when they were released, and snapshots
+    do not change, so the check costs two parses however long the history grows."""
+    history = list(snapshots.items())
+    if history and (directory / DOCUMENT).read_text() == history[-1][1].read_text():
+        new = history.pop()[0]
+    else:
+        new = version
+    return (*history[-1], new) if history else None
 
 
 def assess(directory: Path = CONTRACTS_DIR) -> Assessment:
@@ -141,53 +157,59 @@ def assess(directory: Path = CONTRACTS_DIR) -> Assessment:
         for v, path in snapshots.items()
         if document_version(path) != v
     ]
-    versions, files = list(snapshots), list(snapshots.values())
-    latest = versions[-1] if versions else None
+    latest = max(snapshots, default=None)
+    step = _newest_step(directory, version, snapshots)
     if latest is not None and version < latest:
         problems.append(f"CONTRACT_VERSION {version} is older than the latest release {latest}")
-    elif latest is None or current.read_text() != snapshots[latest].read_text():
-        # The new (or edited) document is the last step of the history.
-        versions.append(version)
-        files.append(current)
-    for (old, new), changes in zip(
-        pairwise(versions), contract_node.diff_chain(files), strict=True
-    ):
-        problem = _step_problem(old, new, changes)
+        step = None
+    comparison = contract_node.compare(*([step[1]] if step else []), current)
+    if step and comparison.changes is None:
+        refused = [
+            d.file
+            for d in comparison.documents
+            if any(x.severity == "error" for x in d.diagnostics)
+        ]
+        problems.append(f"versions not compared: the AsyncAPI parser refuses {', '.join(refused)}")
+    elif step and comparison.changes is not None:
+        problem = _step_problem(step[0], step[2], list(comparison.changes[0]))
         if problem:
             problems.append(problem)
     entries = changelog_entries(directory)
     problems += [
         f"{CHANGELOG} has no entry (a `## {v}` heading with text under it) for {v}"
-        for v in dict.fromkeys(versions)
+        for v in sorted({*snapshots, version})
         if not entries.get(v)
     ]
-    return Assessment(version, version not in snapshots, problems)
+    return Assessment(version, version not in snapshots, comparison.documents[-1], problems)
+
+
+def _failing(validation: Validation) -> list[str]:
+    return [str(d) for d in validation.diagnostics if d.severity in ("error", "warning")]
 
 
 def check(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """What stops the contract files from being a consistent, released version."""
+    """What stops the document from being valid AsyncAPI and a consistent, released version:
+    the parser's errors and warnings (ASYNCAPI), then the version rules (VERSION)."""
     result = assess(directory)
-    problems = list(result.problems)
+    problems = [f"ASYNCAPI {d}" for d in _failing(result.validation)]
+    problems += [f"VERSION {p}" for p in result.problems]
     if result.pending:
         problems.append(
-            f"version {result.version} is not released: run `harness contracts release` and "
+            f"VERSION {result.version} is not released: run `harness contracts release` and "
             f"commit contracts/{VERSIONS}/"
         )
     return problems
 
 
 def release(directory: Path = CONTRACTS_DIR) -> Path | None:
-    """Write the snapshot of the current version; None when it is already released."""
-    # Only a document the official parser accepts is released (a snapshot is never fixed).
-    invalid = [
-        str(d)
-        for v in contract_node.validate(directory / DOCUMENT)
-        for d in v.diagnostics
-        if d.severity in ("error", "warning")
-    ]
+    """Write the snapshot of the current version; None when it is already released.
+
+    Refused when a version rule fails, or when the parser reports an error or a warning: a
+    snapshot is never fixed afterwards."""
     result = assess(directory)
-    if invalid or result.problems:
-        raise ReleaseRefused(invalid + result.problems)
+    problems = _failing(result.validation) + result.problems
+    if problems:
+        raise ReleaseRefused(problems)
     if not result.pending:
         return None
     target = directory / VERSIONS / f"asyncapi-{result.version}.yaml"
