@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent_service.contract.topology import Topology
-from harness import contract_files, simulate
+from harness import contract_files, contract_node, contract_versions, simulate
 from harness.broker import BrokerError
 from harness.broker.select import LOCAL_URL
 from harness.smoke import smoke
@@ -38,17 +38,51 @@ def _topology_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _contracts(args: argparse.Namespace) -> int:
-    if args.action == "generate":
-        written = contract_files.generate()
-        print("\n".join(f"wrote {p}" for p in written) or "contracts are up to date")
-        return 0
+def _contracts_generate() -> int:
+    written = contract_files.generate()
+    print("\n".join(f"wrote {p}" for p in written) or "contracts are up to date")
+    return 0
+
+
+def _contracts_check() -> int:
+    """Up to date, accepted by the official AsyncAPI parser, and a consistent released version."""
+    problems = [
+        f"STALE contracts/{rel}: run `harness contracts generate` and commit the result"
+        for rel in contract_files.stale()
+    ]
+    try:
+        problems += contract_versions.check()
+    except contract_node.NodeToolsMissing as exc:
+        problems.append(f"ASYNCAPI {exc}")
+    print("\n".join(problems) or "contracts are up to date, valid AsyncAPI, and released")
+    return 1 if problems else 0
+
+
+def _contracts_release() -> int:
     stale = contract_files.stale()
-    for rel in stale:
-        print(f"STALE contracts/{rel}: run `harness contracts generate` and commit the result")
-    if not stale:
-        print("contracts are up to date")
-    return 1 if stale else 0
+    if stale:
+        print(f"STALE {', '.join(stale)}: run `harness contracts generate` first")
+        return 1
+    try:
+        written = contract_versions.release()
+    except contract_versions.ReleaseRefused as exc:
+        print("\n".join(f"REFUSED {p}" for p in exc.problems))
+        return 1
+    version = contract_files.CONTRACT_VERSION
+    if written is None:
+        print(f"version {version} is already released")
+    else:
+        print(f"released {version}: wrote {written}; commit it with CHANGELOG.md")
+    return 0
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    actions = {
+        "generate": _contracts_generate,
+        "check": _contracts_check,
+        "release": _contracts_release,
+    }
+    return actions[args.action]()
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -71,8 +105,17 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--vhost", default="/")
     e.set_defaults(func=_topology_export)
 
-    c = sub.add_parser("contracts", help="regenerate or check the files in contracts/")
-    c.add_argument("action", choices=["generate", "check"])
+    c = sub.add_parser(
+        "contracts",
+        help="regenerate, check or release the files in contracts/",
+        description=(
+            "generate: write contracts/ from the models. check: the files are up to date, the "
+            "official AsyncAPI parser accepts asyncapi.yaml, and its version is released with "
+            "a bump that fits its changes (contracts/README.md). release: snapshot the current "
+            "version into contracts/versions/."
+        ),
+    )
+    c.add_argument("action", choices=["generate", "check", "release"])
     c.set_defaults(func=_contracts)
 
     s = sub.add_parser("smoke", help="broker smoke run: topology, one message each way")

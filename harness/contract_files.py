@@ -20,6 +20,10 @@ from agent_service.contract.topology import Topology
 from harness.topology_check import definitions
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+# The contract's version, AsyncAPI `info.version`: the one place it is written. Semantic
+# versioning as contracts/README.md defines it (major = breaking); a new version is recorded
+# with `harness contracts release`, which `harness contracts check` holds it to.
+CONTRACT_VERSION = "1.0.1"
 SCHEMA_BASE = "https://contracts.example.invalid/wa-agent-queue"
 
 
@@ -77,7 +81,7 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "WhatsApp AI agent queues",
-            "version": "1.0.0",
+            "version": CONTRACT_VERSION,
             "description": (
                 "The Node webhook service publishes AI requests to ag_queue; the Python agent "
                 "service consumes them and publishes replies to wb_queue. Failed or expired "
@@ -99,12 +103,26 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
             ),
         },
         "operations": {
-            "publishAgentRequest": _op("send", "agentQueue", "AgentRequest", "Node service"),
-            "consumeAgentRequest": _op("receive", "agentQueue", "AgentRequest", "agent service"),
-            "publishAgentReply": _op("send", "webhookQueue", "AgentReply", "agent service"),
-            "consumeAgentReply": _op("receive", "webhookQueue", "AgentReply", "Node service"),
+            # Node publishes without `mandatory` (sendToQueue on a confirm channel); the agent
+            # service publishes replies with it (agent_service/queue/publisher.py).
+            "publishAgentRequest": _op(
+                "send", "agentQueue", "AgentRequest", "Node service", _send_binding()
+            ),
+            "consumeAgentRequest": _op(
+                "receive", "agentQueue", "AgentRequest", "agent service", _RECEIVE_BINDING
+            ),
+            "publishAgentReply": _op(
+                "send", "webhookQueue", "AgentReply", "agent service", _send_binding(mandatory=True)
+            ),
+            "consumeAgentReply": _op(
+                "receive", "webhookQueue", "AgentReply", "Node service", _RECEIVE_BINDING
+            ),
             "monitorDeadLetterAgent": _op(
-                "receive", "deadLetterAgent", "AgentRequest", "Node service (fallback text)"
+                "receive",
+                "deadLetterAgent",
+                "AgentRequest",
+                "Node service (fallback text)",
+                _RECEIVE_BINDING,
             ),
         },
         "components": {
@@ -121,12 +139,29 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
     }
 
 
-def _op(action: str, channel: str, message: str, actor: str) -> dict[str, Any]:
+# AMQP bindings 0.3.0 put the publish properties (deliveryMode, timestamp, mandatory, ...) on the
+# *operation*; a *message* binding has only contentEncoding and messageType. Version 1.0.0 had
+# deliveryMode on the messages and the official parser refused the document (4 errors).
+def _send_binding(*, mandatory: bool = False) -> dict[str, Any]:
+    amqp: dict[str, Any] = {"deliveryMode": 2, "timestamp": True}
+    if mandatory:
+        amqp["mandatory"] = True
+    return {"amqp": {**amqp, "bindingVersion": "0.3.0"}}
+
+
+# Both consumers ack by hand, after the message is handled (a crash redelivers it).
+_RECEIVE_BINDING: dict[str, Any] = {"amqp": {"ack": True, "bindingVersion": "0.3.0"}}
+
+
+def _op(
+    action: str, channel: str, message: str, actor: str, bindings: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "action": action,
         "summary": f"{actor} {action}s {message}",
         "channel": {"$ref": f"#/channels/{channel}"},
         "messages": [{"$ref": f"#/channels/{channel}/messages/{message}"}],
+        "bindings": copy.deepcopy(bindings),
     }
 
 
@@ -139,7 +174,6 @@ def _message(name: str, type_field: str, ids: str) -> dict[str, Any]:
             f"AMQP properties: content_type application/json, delivery_mode 2 (persistent), "
             f"{ids}, timestamp, type = {type_field}."
         ),
-        "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
     }
 
 

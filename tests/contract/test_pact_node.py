@@ -3,8 +3,7 @@
 Its suite (``node --test``) verifies the ag_queue pact against the JavaScript publisher, writes
 the wb_queue consumer pact and compares it with the committed file, and shows that broken
 publishers fail the verification. ``PACT_UPDATE=1`` passes through, so one pytest run
-regenerates both pact files. ``npm ci`` runs first when node_modules is missing or older than
-the lock file (it works offline from npm's cache).
+regenerates both pact files. The ``node_project`` fixture (conftest.py) installs the project.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from harness import pacts
 pytestmark = pytest.mark.contract
 
 NODE_DIR = pacts.PACTS_DIR.parent / "node"
-INSTALLED = NODE_DIR / "node_modules" / ".package-lock.json"
 
 
 def _env() -> dict[str, str]:
@@ -43,18 +41,6 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def node_project() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js and npm are not installed")
-    lock = NODE_DIR / "package-lock.json"
-    if not INSTALLED.exists() or INSTALLED.stat().st_mtime < lock.stat().st_mtime:
-        done = _run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], timeout=180)
-        assert done.returncode == 0, f"npm ci failed in {NODE_DIR}:\n{done.stdout}{done.stderr}"
-    return NODE_DIR
 
 
 def test_node_contract_suite_passes(node_project: Path) -> None:
