@@ -7,13 +7,13 @@ import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract.topology import declare
+from agent_service.lifecycle import Lifecycle
 from agent_service.observability.health import HealthServer
 from agent_service.observability.metrics import ServiceMetrics
 from agent_service.pipeline.dedup import Deduplicator
@@ -57,7 +57,7 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
-class AgentService:
+class AgentService(Lifecycle):
     """``async with AgentService(settings) as service: await service.run_until_signal()``."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
@@ -65,7 +65,6 @@ class AgentService:
         self.topology = settings.topology()
         self.metrics = ServiceMetrics()
         self._engine = engine
-        self._stack = AsyncExitStack()
         self._connection: AbstractRobustConnection | None = None
         self._consumer: Consumer | None = None
         self._settler: Settler | None = None
@@ -88,17 +87,9 @@ class AgentService:
     def in_flight(self) -> int:
         return self._consumer.in_flight if self._consumer else 0
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def _start(self) -> None:
+    async def _start(self, stack: AsyncExitStack) -> None:
         s = self.settings
-        engine = self._engine or build_engine(s, self._stack)
+        engine = self._engine or build_engine(s, stack)
         connection = await aio_pika.connect_robust(
             s.amqp_url(),
             timeout=15,
@@ -108,12 +99,12 @@ class AgentService:
             client_properties={"connection_name": "agent-service"},
         )
         self._connection = connection
-        self._stack.push_async_callback(self._close_connection, connection)
+        stack.push_async_callback(self._close_connection, connection)
         await declare(await connection.channel(), self.topology)
         connection.reconnect_callbacks.add(self._on_reconnect)
         connection.close_callbacks.add(self._on_connection_lost)
         deliveries: DeliveryLog = SqliteDeliveryLog(s.deliveries_path())
-        self._stack.callback(deliveries.close)
+        stack.callback(deliveries.close)
         handler = RequestHandler(
             engine,
             Deduplicator(s.dedup_ttl, s.dedup_max_entries),
@@ -137,7 +128,7 @@ class AgentService:
         )
         if s.health_port >= 0:
             health = HealthServer(self.metrics.registry, self.ready, s.health_host, s.health_port)
-            await self._stack.enter_async_context(health)
+            await stack.enter_async_context(health)
             self.health_port = health.port
         await self._consumer.start()
         self.metrics.connected.set(1)
@@ -171,20 +162,12 @@ class AgentService:
         if not self._stopping:
             log.warning("lost the broker connection; reconnecting")
 
-    async def stop(self) -> None:
-        """Stop consuming, finish or return in-flight work within SHUTDOWN_GRACE, close."""
+    async def _before_stop(self) -> None:
+        """Stop consuming and finish or return in-flight work within SHUTDOWN_GRACE; then the
+        health server, the connection and the engine close in reverse order."""
         self._stopping = True
         if self._consumer is not None:
             await self._consumer.stop(self.settings.shutdown_grace)
-        await self._stack.aclose()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def run_until_signal(self) -> None:
         """Serve until SIGTERM or SIGINT."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from fakes.loopback_server import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,20 @@ class ReceivedAlert:
         return str(value) if value else None
 
 
-class AlertReceiver:
+class AlertReceiver(LoopbackServer):
     """``async with AlertReceiver() as alerts:``; point the Node side at ``alerts.url``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
+        super().__init__(port=port)
         self.alerts: list[ReceivedAlert] = []
-        self._runner: web.AppRunner | None = None
-        self._changed = asyncio.Event()
-        self.url = ""
+
+    @property
+    def url(self) -> str:
+        """Where alerts are POSTed: ``http://127.0.0.1:<port>/alerts``."""
+        return super().url + "/alerts"
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/alerts", self._receive)
 
     async def _receive(self, request: web.Request) -> web.Response:
         try:
@@ -43,29 +49,4 @@ class AlertReceiver:
         if not isinstance(body, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
         self.alerts.append(ReceivedAlert(body, time.monotonic()))
-        self._changed.set()
         return web.json_response({"status": "recorded"}, status=201)
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_post("/alerts", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        try:
-            await site.start()
-        except BaseException:
-            await self._runner.cleanup()
-            raise
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/alerts"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None

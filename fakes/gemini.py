@@ -131,7 +131,7 @@ class FakeGemini(LoopbackServer, RequestLog):
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _add_routes(self, app: web.Application) -> None:
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/{version}/models/{call}", self._handle)
         add_control_routes(app, self)
 

@@ -1,13 +1,14 @@
-"""The lifecycle every HTTP fake shares: an aiohttp app on 127.0.0.1, started and stopped once.
+"""What every HTTP fake shares: an ``HttpServer`` on 127.0.0.1 that catches its own crashes.
 
     class FakeThing(LoopbackServer):
-        def _add_routes(self, app: web.Application) -> None: ...
+        def _routes(self, app: web.Application) -> None: ...
 
     async with FakeThing() as fake:
         fake.url  # http://127.0.0.1:<free port>
 
-A handler that crashes answers 500 and is kept; leaving the `async with` block re-raises it as
-`FakeServerError`, so a broken fake fails the test that found it instead of only logging.
+A handler that crashes answers 500 and is kept; leaving the ``async with`` block re-raises it as
+``FakeServerError``, so a broken fake fails the test that found it instead of only logging.
+``_sleep`` waits out a fault's delay but wakes as soon as the server stops.
 """
 
 from __future__ import annotations
@@ -15,79 +16,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from abc import ABC, abstractmethod
+from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
-from fakes.wasender import FakeServerError
+from agent_service.http_server import HttpServer
 
 logger = logging.getLogger(__name__)
 
 
-class LoopbackServer(ABC):
+class FakeServerError(RuntimeError):
+    """A handler of the fake crashed; raised when the fake stops so the test sees it."""
+
+
+class LoopbackServer(HttpServer):
     """Start, stop, URL and crash capture for a fake; subclasses add the routes."""
 
     def __init__(self, *, port: int = 0) -> None:
-        self._port = port
+        super().__init__("127.0.0.1", port)
         self._stopping = asyncio.Event()
         self._errors: list[BaseException] = []
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
-
-    @abstractmethod
-    def _add_routes(self, app: web.Application) -> None:
-        """Mount the fake's routes (and its control API) on `app`."""
 
     def _crash_body(self) -> dict[str, Any]:
         """The JSON a crashed handler answers with, in the faked API's own error shape."""
         return {"error": "the fake's handler crashed"}
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; only while running."""
-        if self._url is None:
-            raise RuntimeError(f"{type(self).__name__} is not running; use `async with`")
-        return self._url
+    def _middlewares(self) -> list[Middleware]:
+        return [self._capture_errors]
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1, on a free port unless one was given. Idempotent."""
-        if self._runner is not None:
-            return
+    async def _start(self, stack: AsyncExitStack) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._capture_errors])
-        self._add_routes(app)
-        # handler_cancellation ends a held request as soon as the client gives up.
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", self._port)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._url = f"http://{host}:{port}"
-        logger.info("%s listening on %s", type(self).__name__, self._url)
+        await super()._start(stack)
+        logger.info("%s listening on %s", type(self).__name__, self.url)
 
-    async def stop(self) -> None:
-        """Stop listening and release held requests. Idempotent."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()
-        await runner.cleanup()
-        self._url = None
-        logger.info("%s stopped", type(self).__name__)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
+    async def _before_stop(self) -> None:
+        self._stopping.set()  # release held requests before the runner waits for them
+        logger.info("%s stopping", type(self).__name__)
 
     async def __aexit__(
         self,

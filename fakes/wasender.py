@@ -15,19 +15,16 @@ or not, as Laravel's throttle counts requests rather than sends.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
+from fakes.loopback_server import LoopbackServer
 from fakes.phones import mask, to_digits
 from fakes.wasender_api import (
     UNAUTHENTICATED_BODY,
@@ -54,11 +51,7 @@ logger = logging.getLogger(__name__)
 FIRST_MSG_ID = 100_000
 
 
-class FakeServerError(RuntimeError):
-    """A handler of the fake crashed; raised when the fake stops so the test sees it."""
-
-
-class FakeWasender(SendRecorder):
+class FakeWasender(LoopbackServer, SendRecorder):
     """Imitates `POST /api/send-message`, records what arrives, and injects faults."""
 
     def __init__(
@@ -78,80 +71,26 @@ class FakeWasender(SendRecorder):
         `seed` drives `ratio` faults; `clock` (epoch seconds) drives the rate-limit window and
         fault durations, so tests can move time instead of sleeping.
         """
-        super().__init__()
+        LoopbackServer.__init__(self, port=port)
+        SendRecorder.__init__(self)
         self.api_key = api_key
         self._clock = clock
-        self._port = port
         self._limiter = FixedWindowLimiter(rate_limit_per_minute, rate_limit_window_seconds, clock)
         self._rng = random.Random(seed)
         self._rules: list[FaultRule] = []
         self._invalid: set[str] = set()
         self._next_id = FIRST_MSG_ID
-        self._stopping = asyncio.Event()
-        self._errors: list[BaseException] = []
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+    # A fixed port (not 0) lets the Node team's real service be configured with this fake's
+    # URL before the run.
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; only while running."""
-        if self._url is None:
-            raise RuntimeError("FakeWasender is not running; use `async with` or start()")
-        return self._url
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port. Idempotent."""
-        if self._runner is not None:
-            return
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._capture_errors])
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/api/send-message", self._handle_send)
         add_control_routes(app, self)
-        # handler_cancellation ends a held (Timeout) request as soon as the client gives up.
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0
-        )
-        await runner.setup()
-        try:
-            # Port 0 (any free port) unless a fixed one is asked for, e.g. so the Node team's
-            # real service can be configured with this fake's URL before the run.
-            site = web.TCPSite(runner, "127.0.0.1", self._port)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._url = f"http://{host}:{port}"
-        logger.info("FakeWasender listening on %s", self._url)
 
-    async def stop(self) -> None:
-        """Stop listening and release held requests. Idempotent."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()
-        await runner.cleanup()
-        self._url = None
-        logger.info("FakeWasender stopped")
-
-    async def __aenter__(self) -> FakeWasender:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-        if self._errors and exc is None:
-            raise FakeServerError(f"FakeWasender handler failed: {self._errors[0]!r}") from (
-                self._errors[0]
-            )
+    def _crash_body(self) -> dict[str, Any]:
+        return {"success": False, "message": "Server Error"}
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -197,18 +136,6 @@ class FakeWasender(SendRecorder):
         return set(self._invalid)
 
     # -- HTTP ------------------------------------------------------------------------------
-
-    @web.middleware
-    async def _capture_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:
-            # Kept so __aexit__ can fail the test that caused it, not just log a 500.
-            self._errors.append(exc)
-            logger.exception("FakeWasender handler failed")
-            return web.json_response({"success": False, "message": "Server Error"}, status=500)
 
     async def _handle_send(self, request: web.Request) -> web.StreamResponse:
         payload = await _read_json(request)
@@ -265,11 +192,6 @@ class FakeWasender(SendRecorder):
                 return web.Response()
         self._rules = [r for r in self._rules if not r.spent]
         return None
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake as soon as the server stops so stop() stays fast."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _answer(
         self,

@@ -19,14 +19,13 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology, declare
+from agent_service.lifecycle import Lifecycle
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
 from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer
@@ -128,44 +127,19 @@ class _Consumers:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-class NodeSimulator:
+class NodeSimulator(Lifecycle):
     """The Node webhook service's behaviour; see the module docstring."""
 
     def __init__(self, config: NodeSimulatorConfig) -> None:
         self.config = config
         self.metrics = NodeMetrics()
         self._alerts = AlertSink(self.metrics, config.alert_url)
-        self._stack: contextlib.AsyncExitStack | None = None
         self._store: Store | None = None
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        if self._stack is not None:
-            return
-        stack = contextlib.AsyncExitStack()
-        try:
-            await self._start(stack)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
-        logger.info("🚀 Node simulator listening on %s", self._url)
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
@@ -200,9 +174,13 @@ class NodeSimulator:
         intake = Intake(
             store, publisher.publish, cfg.topology.agent_queue, self.metrics, cfg.history_turns
         )
-        server = WebhookServer(intake, self.metrics, cfg.webhook_secret, self._broker_up)
-        self._url = await server.start(cfg.host, cfg.port)
-        stack.push_async_callback(server.stop)
+        server = WebhookServer(
+            intake, self.metrics, cfg.webhook_secret, self._broker_up, host=cfg.host, port=cfg.port
+        )
+        await stack.enter_async_context(server)
+        self._url = server.url
+        stack.callback(self._stopped)
+        logger.info("🚀 Node simulator listening on %s", self._url)
 
     def _open_store(self, stack: contextlib.AsyncExitStack) -> Store:
         path = self.config.db_path
@@ -235,13 +213,9 @@ class NodeSimulator:
         await consumers.start(dead, topology, topology.dlx_agent, monitor.handle_agent)
         await consumers.start(dead, topology, topology.dlx_webhook, monitor.handle_webhook)
 
-    async def stop(self) -> None:
-        """Stop listening, drain the consumers, close the broker link and the store."""
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.aclose()
-            logger.info("🛑 Node simulator stopped")
+    def _stopped(self) -> None:
         self._url = None
+        logger.info("🛑 Node simulator stopped")
 
     def _broker_up(self) -> bool:
         # A robust connection is never "closed" while it reconnects; `connected` tells, and the
@@ -292,6 +266,6 @@ class NodeSimulator:
         return self._require_store().outcomes()
 
     def _require_store(self) -> Store:
-        if self._store is None or self._stack is None:
+        if self._store is None or not self.running:
             raise RuntimeError("NodeSimulator is not running")
         return self._store

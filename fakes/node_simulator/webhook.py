@@ -29,6 +29,7 @@ from agent_service.contract.messages import (
     Role,
     UserMessage,
 )
+from agent_service.http_server import HttpServer
 from fakes.node_simulator.metrics import NodeMetrics
 from fakes.node_simulator.reply_consumer import Publish
 from fakes.node_simulator.store import ContactRow, Store
@@ -160,7 +161,7 @@ class Intake:
         )
 
 
-class WebhookServer:
+class WebhookServer(HttpServer):
     """aiohttp on `host`: POST /webhook, GET /health, GET /metrics."""
 
     def __init__(
@@ -169,34 +170,20 @@ class WebhookServer:
         metrics: NodeMetrics,
         secret: str,
         broker_up: Callable[[], bool],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
+        super().__init__(host, port)
         self._intake = intake
         self._metrics = metrics
         self._secret = secret
         self._broker_up = broker_up
-        self._runner: web.AppRunner | None = None
 
-    async def start(self, host: str, port: int) -> str:
-        """Listen; the base URL (port 0 picks a free one)."""
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/webhook", self._webhook)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics_page)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        return f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
 
     async def _webhook(self, request: web.Request) -> web.Response:
         if not signature_ok(request.headers.get(SIGNATURE_HEADER), self._secret):

@@ -273,13 +273,16 @@ async def test_duration_is_a_window_on_the_fakes_clock() -> None:
         (RateLimited(), lambda e: isinstance(e, errors.ClientError) and e.code == 429),
         (
             FinishEarly("SAFETY"),
-            lambda e: isinstance(e, PermanentAgentError) and e.code == "EMPTY_ANSWER",
+            lambda e: isinstance(e, PermanentAgentError) and e.code == "MODEL_BLOCKED",
         ),
         (
             PromptBlocked(),
+            lambda e: isinstance(e, PermanentAgentError) and e.code == "MODEL_BLOCKED",
+        ),
+        (
+            EmptyCandidates(),
             lambda e: isinstance(e, PermanentAgentError) and e.code == "EMPTY_ANSWER",
         ),
-        (EmptyCandidates(), lambda e: isinstance(e, PermanentAgentError)),
         (DropMidResponse(), lambda e: isinstance(e, aiohttp.ClientPayloadError)),
         (MalformedJson(), lambda e: isinstance(e, json.JSONDecodeError)),
     ],
