@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Spec examples and real Wasender webhook samples (tests/data/README.md), kept in the repository
+# so that a fresh clone runs the tests that check the fakes against them instead of skipping.
+SHARED_DATA = REPO / "tests" / "data"
 EXAMPLES = REPO / "contracts" / "examples"
 
 
