@@ -1,11 +1,13 @@
-"""Small broker helpers for tests and scenarios: publish requests, read replies, count depth."""
+"""Small broker helpers for tests and scenarios: publish requests, read replies, count depth,
+and wait for a condition instead of sleeping."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
@@ -48,6 +50,44 @@ async def queue_depth(connection: AbstractConnection, queue: str) -> int:
         return int(declared.declaration_result.message_count or 0)
     finally:
         await channel.close()
+
+
+async def queue_depths(connection: AbstractConnection, queues: Iterable[str]) -> dict[str, int]:
+    """Messages ready in each queue, read on one channel. Deliveries a consumer holds unacked
+    are not counted (AMQP does not report them): pair a zero with a condition on the consumers
+    before concluding that the work is done."""
+    channel = await connection.channel()
+    try:
+        depths = {}
+        for name in queues:
+            declared = await channel.declare_queue(name, passive=True)
+            depths[name] = int(declared.declaration_result.message_count or 0)
+        return depths
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
+async def wait_until(
+    check: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float,
+    interval: float = 0.02,
+    what: str | Callable[[], str] = "the condition",
+) -> None:
+    """Poll ``check`` (plain or async) until it is true. After ``timeout`` seconds raise
+    TimeoutError saying ``what`` was not reached (a callable is asked then, for the last state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise TimeoutError(f"{described}: not reached within {timeout} s")
+        await asyncio.sleep(interval)
 
 
 async def drain(
