@@ -46,8 +46,8 @@ async def wait_settled(stack: SimulationStack, timeout: float = 30.0) -> None:
     """Until nothing is left in the pipeline: no queue but parking holds a message, the agent
     answered every request it took, and the Node side sent, or dropped as a duplicate, every
     reply the agent published. An extra answer on its way keeps this waiting, so "nothing more
-    arrived" checked after it cannot pass by looking too early. For flows without faults:
-    retries, dead letters and parking are not counted as finished work."""
+    arrived" checked after it cannot pass by looking too early. It counts replies sent or
+    dropped: in a flow where a reply is retried or parked it would wait in vain."""
     node, topology = stack.node, stack.topology
     assert node is not None
     queues = [q.name for q in topology.queues() if q.name != topology.webhook_parking]
@@ -76,7 +76,12 @@ async def wait_settled(stack: SimulationStack, timeout: float = 30.0) -> None:
             and state["node_got"] == replies == state["node_done"]
         )
 
-    await wait_until(settled, timeout=timeout, interval=0.05, what=lambda: f"settled {state}")
+    await wait_until(
+        settled,
+        timeout=timeout,
+        interval=0.05,
+        what=lambda: f"an empty pipeline (last seen {state})",
+    )
 
 
 async def test_the_spec_flow_from_webhook_to_whatsapp(make_stack: StackFactory) -> None:
