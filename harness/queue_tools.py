@@ -1,4 +1,5 @@
-"""Small broker helpers for tests and scenarios: publish requests, read replies, count depth."""
+"""Small broker helpers for tests and scenarios: publish requests, read replies, count depth,
+and wait for a condition instead of sleeping."""
 
 from __future__ import annotations
 
@@ -49,6 +50,22 @@ async def queue_depth(connection: AbstractConnection, queue: str) -> int:
         return int(declared.declaration_result.message_count or 0)
     finally:
         await channel.close()
+
+
+async def queue_depths(connection: AbstractConnection, queues: Iterable[str]) -> dict[str, int]:
+    """Messages ready in each queue, read on one channel. Deliveries a consumer holds unacked
+    are not counted (AMQP does not report them): pair a zero with a condition on the consumers
+    before concluding that the work is done."""
+    channel = await connection.channel()
+    try:
+        depths = {}
+        for name in queues:
+            declared = await channel.declare_queue(name, passive=True)
+            depths[name] = int(declared.declaration_result.message_count or 0)
+        return depths
+    finally:
+        if not channel.is_closed:
+            await channel.close()
 
 
 async def drain(

@@ -59,6 +59,9 @@ class StackOptions:
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     wasender_api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     wasender_port: int = 0
+    # The fake Wasender's rate limit: sends per window (None: unlimited) and the window's length.
+    wasender_rate_limit_per_minute: int | None = None
+    wasender_rate_limit_window_seconds: float = 60.0
     agent_log: Path | None = None
     start_agent: bool = True
     service_env: dict[str, Any] = field(default_factory=dict)
@@ -117,7 +120,12 @@ class SimulationStack:
         self._stack.push_async_callback(self.connection.close)
         await self._stack.enter_async_context(declared(self.connection, self.topology))
         self.wasender = await self._stack.enter_async_context(
-            FakeWasender(api_key=o.wasender_api_key, port=o.wasender_port)
+            FakeWasender(
+                api_key=o.wasender_api_key,
+                port=o.wasender_port,
+                rate_limit_per_minute=o.wasender_rate_limit_per_minute,
+                rate_limit_window_seconds=o.wasender_rate_limit_window_seconds,
+            )
         )
         self.alerts = await self._stack.enter_async_context(AlertReceiver())
         if o.model == "gemini-fake":

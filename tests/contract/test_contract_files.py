@@ -56,8 +56,6 @@ def test_examples_validate_against_the_json_schema(schema: str, example: str) ->
 )
 def test_spec_templates_with_placeholders_are_rejected(schema: str, template: str) -> None:
     path = SHARED_DATA / "spec-examples" / template
-    if not path.exists():
-        pytest.skip(f"{path} is not beside the repository")
     errors = list(_validator(schema).iter_errors(json.loads(path.read_text())))
     assert errors, "the spec's a|b placeholders must not validate"
 

@@ -13,6 +13,7 @@ import yaml
 from pydantic import AliasChoices
 
 from agent_service.settings import Settings
+from tests.conftest import NO_DOCKER_COMPOSE
 
 pytestmark = pytest.mark.contract
 
@@ -106,7 +107,7 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_accepts_the_file() -> None:
     command = _compose_command()
     if command is None:
-        pytest.skip("neither docker-compose nor the docker compose plugin is installed")
+        pytest.skip(NO_DOCKER_COMPOSE)
     done = subprocess.run(
         [*command, "-f", str(COMPOSE), "config", "-q"],
         cwd=REPO,

@@ -7,6 +7,7 @@ requests from ag_queue and puts replies on wb_queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -35,7 +36,7 @@ from agent_service.contract.messages import (
     reply_id_for,
 )
 from agent_service.contract.topology import Topology
-from fakes import FakeWasender, FakeWhatsApp, InvalidNumber, RateLimited, ServerError
+from fakes import FakeWasender, FakeWhatsApp, InvalidNumber, ServerError
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from harness.broker import Broker, PrivateNode
 from harness.pytest_plugin import TopologyFactory
@@ -68,12 +69,15 @@ class Rig:
         assert (status, body) == (200, {"status": "received", "processed": True})
         return event
 
-    async def get(self, queue: str, timeout: float = 5.0) -> AbstractIncomingMessage:
-        """The next message on `queue` (acked), waiting up to `timeout` seconds."""
+    async def get(
+        self, queue: str, timeout: float = 5.0, *, ack: bool = True
+    ) -> AbstractIncomingMessage:
+        """The next message on `queue`, waiting up to `timeout` seconds; acked, unless `ack` is
+        False and the test settles it."""
         q = await self.channel.get_queue(queue, ensure=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            message = await q.get(no_ack=True, fail=False)
+            message = await q.get(no_ack=ack, fail=False)
             if message is not None:
                 return message
             await asyncio.sleep(0.02)
@@ -144,6 +148,12 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def sent_or_dropped(node: NodeSimulator) -> float:
+    """wb_queue deliveries the simulator has finished with: sent, or dropped as duplicates."""
+    sent = node.metrics.value("node_sends_total", kind="reply")
+    return sent + node.metrics.value("node_duplicates_total", source="wb_queue")
+
+
 RigFactory = Callable[..., Awaitable[Rig]]
 
 
@@ -153,24 +163,31 @@ async def rig(
     make_topology: TopologyFactory,
     amqp_connection: AbstractRobustConnection,
 ) -> AsyncIterator[RigFactory]:
-    """`await rig(**config_overrides)`: a started simulator on a fresh topology."""
-    async with FakeWasender(api_key=KEY) as wasender:
-        started: list[NodeSimulator] = []
+    """`await rig(**config_overrides)`: a started simulator on a fresh topology.
 
-        async def factory(**overrides: Any) -> Rig:
-            topology = await make_topology(webhook_retry_delays_ms=(100, 200, 300))
+    `retry_delays_ms` sets the wait queues; `sends_per_second` gives the fake Wasender a rate
+    limit that refuses (429) any send beyond it."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(
+            *,
+            retry_delays_ms: tuple[int, ...] = (100, 200, 300),
+            sends_per_second: int | None = None,
+            **overrides: Any,
+        ) -> Rig:
+            limit: dict[str, Any] = {}
+            if sends_per_second is not None:
+                limit = {"rate_limit_per_minute": sends_per_second, "rate_limit_window_seconds": 1}
+            wasender = await stack.enter_async_context(FakeWasender(api_key=KEY, **limit))
+            topology = await make_topology(webhook_retry_delays_ms=retry_delays_ms)
             config = NodeSimulatorConfig(
                 broker.url, topology, wasender.url, KEY, SECRET, **overrides
             )
-            node = NodeSimulator(config)
-            await node.start()
-            started.append(node)
+            node = await stack.enter_async_context(NodeSimulator(config))
             channel = await amqp_connection.channel()
             return Rig(node, topology, wasender, FakeWhatsApp(SECRET, seed=7), channel)
 
         yield factory
-        for node in started:
-            await node.stop()
 
 
 # -- webhook -> ag_queue ---------------------------------------------------------------------
@@ -244,9 +261,11 @@ async def test_the_same_message_as_upsert_and_received_is_published_once(rig: Ri
     first, second = r.whatsapp.duplicate_pair(PHONE, "hello twice")
     results = await asyncio.gather(r.post(first), r.post(second))
     assert sorted(body["processed"] for _, body in results) == [False, True]
-    await r.next_request()
-    await asyncio.sleep(0.1)
-    assert await r.depth(r.topology.agent_queue) == 0
+    # A webhook is answered only once the broker confirmed what it published: all of it is
+    # on ag_queue now.
+    assert await r.depth(r.topology.agent_queue) == 1
+    assert (await r.next_request()).message.text == "hello twice"
+    assert r.node.metrics.value("node_published_ag_queue_total") == 1
     assert r.node.metrics.value("node_duplicates_total", source="webhook") == 1
 
 
@@ -305,20 +324,28 @@ async def test_the_same_reply_twice_is_sent_once(rig: RigFactory) -> None:
     reply = make_reply()
     await r.reply(reply)
     await r.reply(reply)
-    await eventually(lambda: r.node.metrics.value("node_duplicates_total", source="wb_queue") == 1)
-    await asyncio.sleep(0.2)
+    # Both copies handled: each one either sent (its send is recorded at the fake by then)
+    # or dropped as a duplicate.
+    await eventually(lambda: sent_or_dropped(r.node) == 2)
     assert len(r.wasender.sends) == 1
+    assert r.node.metrics.value("node_duplicates_total", source="wb_queue") == 1
 
 
 async def test_wasender_errors_are_retried_through_the_wait_queues(rig: RigFactory) -> None:
-    r = await rig()
+    # Waits far longer than the test: the reply leaves a wait queue only when the test lets it
+    # out, as its TTL would, so any attempt made before that did not wait there. (The TTLs
+    # themselves return replies in test_retries_used_up_park_the_reply_with_one_alert.)
+    r = await rig(retry_delays_ms=(60_000, 60_000, 60_000))
     r.wasender.inject(ServerError(503), times=2)
     await r.reply(make_reply(text="eventually"))
+    for level in (1, 2):
+        waiting = await r.get(r.topology.webhook_retry_queue(level), ack=False)
+        assert waiting.headers["x-retry-count"] == level
+        assert [a.status for a in r.wasender.attempts] == [503] * level
+        await waiting.reject(requeue=False)  # dead-lettered back to wb_queue, as on expiry
     sends = await r.wasender.wait_for_sends(1)
     assert sends[0].text == "eventually"
     assert [a.status for a in r.wasender.attempts] == [503, 503, 200]
-    # The wait queues hold it 100 ms, then 200 ms, between the attempts.
-    assert r.wasender.attempts[2].received_at - r.wasender.attempts[0].received_at >= 0.3
     metrics = r.node.metrics
     assert metrics.value("node_send_failures_total", reason="server_error") == 2
     assert metrics.value("node_sends_total", kind="reply") == 1
@@ -345,13 +372,16 @@ async def test_retries_used_up_park_the_reply_with_one_alert(rig: RigFactory) ->
 
 
 async def test_a_429_holds_the_reply_for_retry_after(rig: RigFactory) -> None:
-    r = await rig()
-    r.wasender.inject(RateLimited(retry_after=1), times=1)
-    await r.reply(make_reply())
-    sends = await r.wasender.wait_for_sends(1)
-    waited = sends[0].received_at - r.wasender.attempts[0].received_at
-    assert 0.9 <= waited < 2.0
+    # One send per second, as on a trial plan: of two replies at once the second is refused
+    # (429, retry_after 1 s), and refused again if it is tried before that second is over.
+    r = await rig(sends_per_second=1)
+    await r.reply(make_reply(text="to John"))
+    await r.reply(make_reply(text="to Jane", phone=OTHER))
+    sends = await r.wasender.wait_for_sends(2, timeout=10)
+    assert [a.status for a in r.wasender.attempts] == [200, 429, 200]
+    assert sorted(s.text or "" for s in sends) == ["to Jane", "to John"]
     assert r.node.metrics.value("node_send_failures_total", reason="rate_limited") == 1
+    assert len(r.node.alerts) == 0
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ reading dead letters, and how Wasender's answers are sorted (against FakeWasende
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,12 +16,14 @@ from fakes import FakeWasender, InvalidNumber, RateLimited, ServerError, SoftFai
 from fakes.node_simulator import NodeSimulatorConfig, country_code, route_task
 from fakes.node_simulator.dead_letters import read_dead_request
 from fakes.node_simulator.store import OutcomeLedger, Store
-from fakes.node_simulator.wasender_client import WasenderClient, send_until_verdict
+from fakes.node_simulator.wasender_client import SendResult, WasenderClient, send_until_verdict
 from fakes.webhooks import InboundMessage
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.unit
 
 PHONE = "+256703722777"
+OTHER = "+254712345678"
 
 
 @pytest.mark.parametrize(
@@ -160,15 +162,35 @@ async def test_client_sorts_answers(wasender: FakeWasender, client: WasenderClie
     assert (unauthorised.status, unauthorised.reason) == ("permanent", "client_error")
 
 
-async def test_a_429_pauses_every_send_for_retry_after_capped(
-    wasender: FakeWasender, client: WasenderClient
-) -> None:
-    wasender.inject(RateLimited(retry_after=30), times=1)
-    started = time.monotonic()
-    verdict = await send_until_verdict(
-        client, PHONE, "hi", attempts=0, max_retries=3, on_failure=lambda _: None
-    )
-    waited = time.monotonic() - started
-    assert verdict.action == "sent"
-    assert verdict.attempts == 1, "the 429 counts as an attempt"
-    assert 0.9 <= waited < 2.5, "retry_after 30 s is capped at rate_limit_max_wait (1 s)"
+@pytest.fixture
+async def limited() -> AsyncIterator[FakeWasender]:
+    """A fake that, like an account's rate limit, takes two sends per second and refuses more."""
+    async with FakeWasender(
+        api_key="key", rate_limit_per_minute=2, rate_limit_window_seconds=1.0
+    ) as fake:
+        yield fake
+
+
+async def test_a_429_pauses_every_send_for_retry_after_capped(limited: FakeWasender) -> None:
+    client = WasenderClient(limited.url, "key", timeout=5, rate_limit_max_wait=1)
+    try:
+        for n in (1, 2):  # the account's two sends for this second
+            assert (await client.send(OTHER, f"earlier {n}")).ok
+        limited.inject(RateLimited(retry_after=30), times=1)
+        failures: list[SendResult] = []
+        sending = asyncio.create_task(
+            send_until_verdict(
+                client, PHONE, "hi", attempts=0, max_retries=3, on_failure=failures.append
+            )
+        )
+        await wait_until(lambda: bool(failures), timeout=5, what="the 429")
+        assert failures[0].retry_after == 1.0, "retry_after 30 s is capped at rate_limit_max_wait"
+        # Sent during the pause: it waits too. The fake refuses whatever comes before the
+        # second is over, so a send that did not wait would come back rate_limited.
+        other = await client.send(OTHER, "during the pause")
+        verdict = await sending
+    finally:
+        await client.close()
+    assert other.ok, "the pause holds every send of the client, not only the refused one"
+    assert (verdict.action, verdict.attempts) == ("sent", 1), "the 429 counts as an attempt"
+    assert [a.status for a in limited.attempts] == [200, 200, 429, 200, 200]

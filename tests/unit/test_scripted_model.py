@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import time
 from typing import Any
 
 import pytest
@@ -22,12 +21,14 @@ from agent_service.agent import (
     build_model,
     parse_failure_rate,
     parse_latency,
+    scripted_model,
     scripted_options,
 )
 from agent_service.agent.prompts import build_instruction
 from agent_service.agent.scripted_model import parse_markers
 from agent_service.contract.messages import TaskType
 from agent_service.errors import PermanentAgentError, TransientAgentError
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -74,6 +75,30 @@ def call_of(response: LlmResponse) -> tuple[str | None, dict[str, Any]]:
 def text_of(response: LlmResponse) -> str:
     assert response.content is not None and response.content.parts
     return response.content.parts[0].text or ""
+
+
+class _RecordingAsyncio:
+    """The asyncio module as the scripted model sees it, with a ``sleep`` that records."""
+
+    def __init__(self, slept: list[float]) -> None:
+        self._slept = slept
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float) -> None:
+        self._slept.append(delay)
+        await asyncio.sleep(delay)
+
+
+@pytest.fixture
+def model_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every delay the scripted model sleeps, in order. Timing belongs in the benchmarks; here
+    the model's waits are read as values. It calls asyncio.sleep and has no clock to inject,
+    so its module's view of asyncio is swapped for one whose sleep records (and still sleeps)."""
+    slept: list[float] = []
+    monkeypatch.setattr(scripted_model, "asyncio", _RecordingAsyncio(slept))
+    return slept
 
 
 @pytest.mark.parametrize(
@@ -207,15 +232,28 @@ async def test_markers_can_be_disabled() -> None:
     )
 
 
-async def test_slow_marker_sleeps_and_is_cancellable() -> None:
-    model = ScriptedModel()
-    started = time.perf_counter()
+async def test_slow_marker_sleeps_once_per_run_before_its_first_answer(
+    model_sleeps: list[float],
+) -> None:
+    model = ScriptedModel(options=ScriptedModelOptions(latency=Latency.fixed(0.01)))
     await ask(model, make_request(user("hi [[slow:0.05]]")))
-    assert time.perf_counter() - started >= 0.05
-    started = time.perf_counter()
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(ask(model, make_request(user("hi [[slow:30]]"))), 0.05)
-    assert time.perf_counter() - started < 1
+    assert model_sleeps == [pytest.approx(0.06)], "the marker adds to the model's latency"
+    # The run's next step (after a tool result) answers without the marker's sleep.
+    result = {"status": "ok", "results": []}
+    later = make_request(
+        user("argan shampoo [[slow:0.05]]"), *tool_round("search_catalogue", {}, result)
+    )
+    await ask(model, later)
+    assert model_sleeps == [pytest.approx(0.06), 0.01]
+
+
+async def test_a_slow_call_can_be_cancelled(model_sleeps: list[float]) -> None:
+    call = asyncio.create_task(ask(ScriptedModel(), make_request(user("hi [[slow:30]]"))))
+    await wait_until(lambda: model_sleeps == [30.0], timeout=5, what="the model sleeping")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert call.cancelled(), "the sleep gives way to the cancellation"
 
 
 async def test_tool_error_marker_calls_a_tool_that_does_not_exist() -> None:
@@ -248,11 +286,16 @@ async def test_failure_rate_one_always_fails_and_half_is_seeded() -> None:
     assert 5 < sum(first) < 35
 
 
-async def test_fixed_latency_delays_each_call() -> None:
+async def test_fixed_latency_delays_each_call(model_sleeps: list[float]) -> None:
     model = ScriptedModel(options=ScriptedModelOptions(latency=Latency.fixed(0.03)))
-    started = time.perf_counter()
     await ask(model, make_request(user("hi")))
-    assert time.perf_counter() - started >= 0.03
+    await ask(model, make_request(user("hello again")))
+    assert model_sleeps == [0.03, 0.03]
+
+
+async def test_no_latency_no_sleep(model_sleeps: list[float]) -> None:
+    await ask(ScriptedModel(), make_request(user("hi")))
+    assert model_sleeps == []
 
 
 def test_latency_distributions() -> None:

@@ -1,0 +1,264 @@
+"""The ledger, the oracle of every e2e and chaos test: what it reports, and what it must not.
+
+For each outcome kind there is a test that the ledger reports it when it happens and one that it
+does not when it did not happen: an oracle that cannot say "no" proves nothing. The sections
+follow ``Outcome`` (reply, fallback, parked, missing), then duplicates, withdrawn messages and
+unmatched alerts; a new outcome kind gets its own pair of tests in a new section.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.ledger import Entry, Ledger, Outcome
+
+pytestmark = pytest.mark.unit
+
+FALLBACK = "Sorry, we could not answer right now. We will get back to you soon."
+ANN = "+256703722777"
+BOB = "+254712345678"
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger(FALLBACK)
+
+
+def say(ledger: Ledger, phone: str = ANN, n: int = 1, task: str = "conversation") -> Entry:
+    """A user message accepted by the system (ids are unique per phone and ``n``)."""
+    return ledger.injected(f"WA-{phone[-2:]}-{n}", phone, f"message {n}", task)
+
+
+def send(
+    ledger: Ledger, to: str, text: str, entry: Entry | None = None, after: float = 0.5
+) -> None:
+    """A send seen at the fake Wasender, ``after`` seconds after ``entry`` was injected."""
+    ledger.on_send(to, text, (entry.sent_at if entry else 0.0) + after)
+
+
+def alert(ledger: Ledger, entry: Entry, after: float = 0.5) -> None:
+    """An admin alert about ``entry`` (the reply for it was parked)."""
+    ledger.on_alert(entry.whatsapp_id, entry.sent_at + after)
+
+
+def test_a_new_message_is_counted_and_waits(ledger: Ledger) -> None:
+    entry = say(ledger, task="order")
+    assert ledger.entries == [entry]
+    assert (entry.phone, entry.task, entry.outcome) == ("256703722777", "order", None)
+    assert ledger.is_waiting(entry)
+    assert ledger.pending == 1
+
+
+# -- reply -----------------------------------------------------------------------------------
+
+
+def test_a_send_to_the_contact_is_its_reply(ledger: Ledger) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, "Your order has shipped.", entry, after=0.25)
+    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert entry.reply_text == "Your order has shipped."
+    assert entry.latency == pytest.approx(0.25)
+    assert not ledger.is_waiting(entry)
+    assert ledger.pending == 0
+
+
+def test_the_contact_can_be_written_as_a_jid_or_digits(ledger: Ledger) -> None:
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    send(ledger, "256703722777@s.whatsapp.net", "one", first)
+    send(ledger, "256703722777", "two", second)
+    assert [ledger.outcome_of(e) for e in (first, second)] == [Outcome.REPLY, Outcome.REPLY]
+    assert ledger.duplicates == []
+
+
+def test_no_send_is_no_reply(ledger: Ledger) -> None:
+    entry = say(ledger)
+    assert ledger.outcome_of(entry) is not Outcome.REPLY
+    assert entry.reply_text is None and entry.latency is None
+
+
+def test_a_send_to_another_contact_is_not_this_ones_reply(ledger: Ledger) -> None:
+    ann, bob = say(ledger, ANN), say(ledger, BOB)
+    send(ledger, BOB, "Hello Bob", bob)
+    assert ledger.outcome_of(bob) is Outcome.REPLY
+    assert ledger.outcome_of(ann) is Outcome.MISSING
+
+
+def test_sends_to_one_contact_answer_its_messages_oldest_first(ledger: Ledger) -> None:
+    # Today's rule (module docstring); exact per-message attribution will replace it.
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    send(ledger, ANN, "answer A", first)
+    assert (ledger.outcome_of(first), ledger.outcome_of(second)) == (Outcome.REPLY, Outcome.MISSING)
+    send(ledger, ANN, "answer B", second)
+    assert (first.reply_text, second.reply_text) == ("answer A", "answer B")
+
+
+# -- fallback --------------------------------------------------------------------------------
+
+
+def test_the_fallback_text_is_a_fallback_not_a_reply(ledger: Ledger) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, f"  {FALLBACK}\n", entry)  # whitespace around it does not matter
+    assert ledger.outcome_of(entry) is Outcome.FALLBACK
+    assert entry.reply_text == f"  {FALLBACK}\n"
+
+
+@pytest.mark.parametrize(
+    "text", ["Your order has shipped.", FALLBACK + " Your order has shipped.", FALLBACK[:-1]]
+)
+def test_any_other_text_is_not_a_fallback(ledger: Ledger, text: str) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, text, entry)
+    assert ledger.outcome_of(entry) is Outcome.REPLY
+
+
+# -- parked ----------------------------------------------------------------------------------
+
+
+def test_an_alert_naming_the_message_parks_it(ledger: Ledger) -> None:
+    entry = say(ledger)
+    alert(ledger, entry, after=2.0)
+    assert ledger.outcome_of(entry) is Outcome.PARKED
+    assert entry.latency == pytest.approx(2.0)
+    assert entry.reply_text is None
+    assert ledger.pending == 0 and ledger.unmatched_alerts == []
+
+
+def test_a_parked_message_takes_no_reply_a_later_send_is_a_duplicate(ledger: Ledger) -> None:
+    entry = say(ledger)
+    alert(ledger, entry)
+    send(ledger, ANN, "late answer", entry)
+    assert ledger.outcome_of(entry) is Outcome.PARKED
+    assert ledger.duplicates == [("256703722777", "late answer")]
+
+
+def test_without_an_alert_nothing_is_parked(ledger: Ledger) -> None:
+    answered, unanswered = say(ledger, ANN), say(ledger, BOB)
+    send(ledger, ANN, "hello", answered)
+    outcomes = {ledger.outcome_of(e) for e in ledger.entries}
+    assert Outcome.PARKED not in outcomes
+    assert ledger.outcome_of(unanswered) is Outcome.MISSING
+
+
+def test_an_alert_about_another_message_parks_nothing_here(ledger: Ledger) -> None:
+    ann, bob = say(ledger, ANN), say(ledger, BOB)
+    alert(ledger, bob)
+    assert ledger.outcome_of(ann) is Outcome.MISSING
+    assert ledger.outcome_of(bob) is Outcome.PARKED
+    # Ann's message is still waiting: her reply is still attributed to it.
+    send(ledger, ANN, "hello Ann", ann)
+    assert ledger.outcome_of(ann) is Outcome.REPLY
+
+
+# -- missing ---------------------------------------------------------------------------------
+
+
+def test_a_message_nothing_happened_to_is_missing(ledger: Ledger) -> None:
+    entry = say(ledger)
+    assert ledger.outcome_of(entry) is Outcome.MISSING
+    assert entry.outcome is None  # missing is the verdict on no outcome, not an outcome set
+    assert ledger.pending == 1
+
+
+@pytest.mark.parametrize("outcome", [Outcome.REPLY, Outcome.FALLBACK, Outcome.PARKED])
+def test_a_message_with_any_outcome_is_not_missing(ledger: Ledger, outcome: Outcome) -> None:
+    entry = say(ledger)
+    if outcome is Outcome.PARKED:
+        alert(ledger, entry)
+    else:
+        send(ledger, ANN, FALLBACK if outcome is Outcome.FALLBACK else "hi", entry)
+    assert ledger.outcome_of(entry) is outcome
+    assert ledger.pending == 0
+
+
+# -- duplicates ------------------------------------------------------------------------------
+
+
+def test_a_second_send_for_one_message_is_a_duplicate(ledger: Ledger) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, "first answer", entry)
+    send(ledger, "256703722777@s.whatsapp.net", "second answer", entry)
+    assert ledger.duplicates == [("256703722777", "second answer")]
+    # The message keeps its first outcome: a duplicate is reported, it does not overwrite.
+    assert (ledger.outcome_of(entry), entry.reply_text) == (Outcome.REPLY, "first answer")
+
+
+def test_a_send_to_a_contact_who_wrote_nothing_is_a_duplicate(ledger: Ledger) -> None:
+    say(ledger, ANN)
+    send(ledger, BOB, "who asked?")
+    assert ledger.duplicates == [("254712345678", "who asked?")]
+
+
+def test_a_fallback_after_the_reply_is_a_duplicate(ledger: Ledger) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, "the real answer", entry)
+    send(ledger, ANN, FALLBACK, entry)
+    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert ledger.duplicates == [("256703722777", FALLBACK)]
+
+
+def test_one_send_per_message_is_no_duplicate(ledger: Ledger) -> None:
+    a1, a2, b1 = say(ledger, ANN, 1), say(ledger, ANN, 2), say(ledger, BOB, 1)
+    send(ledger, ANN, "one", a1)
+    send(ledger, BOB, FALLBACK, b1)
+    send(ledger, ANN, "two", a2)
+    assert ledger.duplicates == []
+    assert [ledger.outcome_of(e) for e in (a1, a2, b1)] == [
+        Outcome.REPLY,
+        Outcome.REPLY,
+        Outcome.FALLBACK,
+    ]
+
+
+# -- withdrawn messages ----------------------------------------------------------------------
+
+
+def test_a_withdrawn_message_is_not_counted(ledger: Ledger) -> None:
+    kept, refused = say(ledger, ANN, 1), say(ledger, ANN, 2)
+    ledger.withdraw(refused)
+    assert ledger.entries == [kept]
+    assert ledger.pending == 1
+    send(ledger, ANN, "answer", kept)
+    assert ledger.outcome_of(kept) is Outcome.REPLY
+    send(ledger, ANN, "an answer to the refused one")
+    assert ledger.duplicates == [("256703722777", "an answer to the refused one")]
+
+
+def test_an_alert_for_a_withdrawn_message_matches_nothing(ledger: Ledger) -> None:
+    refused = say(ledger)
+    ledger.withdraw(refused)
+    alert(ledger, refused)
+    assert ledger.unmatched_alerts == [refused.whatsapp_id]
+
+
+def test_a_message_not_withdrawn_stays_counted(ledger: Ledger) -> None:
+    first, second = say(ledger, ANN, 1), say(ledger, ANN, 2)
+    ledger.withdraw(first)
+    assert ledger.entries == [second]
+    assert ledger.outcome_of(second) is Outcome.MISSING
+
+
+# -- unmatched alerts ------------------------------------------------------------------------
+
+
+def test_an_alert_for_an_unknown_message_is_unmatched(ledger: Ledger) -> None:
+    entry = say(ledger)
+    ledger.on_alert("WA-NOBODY", 1.0)
+    ledger.on_alert(None, 1.0)
+    assert ledger.unmatched_alerts == ["WA-NOBODY", "?"]
+    assert ledger.outcome_of(entry) is Outcome.MISSING
+
+
+def test_an_alert_for_an_answered_message_is_unmatched(ledger: Ledger) -> None:
+    entry = say(ledger)
+    send(ledger, ANN, "answer", entry)
+    alert(ledger, entry)
+    alert(ledger, entry)
+    assert ledger.unmatched_alerts == [entry.whatsapp_id, entry.whatsapp_id]
+    assert ledger.outcome_of(entry) is Outcome.REPLY
+
+
+def test_alerts_that_park_a_waiting_message_are_not_unmatched(ledger: Ledger) -> None:
+    ann, bob = say(ledger, ANN), say(ledger, BOB)
+    alert(ledger, ann)
+    alert(ledger, bob)
+    assert ledger.unmatched_alerts == []
