@@ -54,6 +54,7 @@ def limits_of(settings: Settings) -> Limits:
         max_message_bytes=settings.max_message_bytes,
         max_deliveries=settings.max_deliveries,
         include_stack=settings.error_include_stack,
+        log_message_text=settings.log_message_text,
     )
 
 

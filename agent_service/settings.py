@@ -170,6 +170,12 @@ class Settings(BaseSettings):
         "INFO", validation_alias="LOG_LEVEL"
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
+    log_message_text: bool = Field(
+        False,
+        validation_alias="LOG_MESSAGE_TEXT",
+        description="Put the user's message text in the consumed-request log line (off: what"
+        " people write is personal data)",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -34,6 +34,8 @@ class FakeEngine:
     """Answers every request with ``answer`` unless ``behaviour`` says otherwise: a callable
     of the request that returns an AgentAnswer, raises, or returns an awaitable to await."""
 
+    tool_names = frozenset({"search_faq", "get_order_status"})
+
     def __init__(self, behaviour: Behaviour | None = None) -> None:
         self.behaviour = behaviour
         self.calls: list[AgentRequest] = []

@@ -32,7 +32,8 @@ SEARCH_PRODUCTS_SQL = (
     " FROM products_fts JOIN products AS p ON p.id = products_fts.rowid"
     " WHERE products_fts MATCH ? ORDER BY bm25(products_fts), p.id LIMIT ?"
 )
-GET_ORDER_SQL = "SELECT id, status, eta, placed_on FROM orders WHERE id = ?"
+# An order is found only for the phone number that placed it: a contact sees its own orders.
+GET_ORDER_SQL = "SELECT id, status, eta, placed_on FROM orders WHERE id = ? AND phone = ?"
 GET_ORDER_ITEMS_SQL = (
     "SELECT p.name, i.quantity FROM order_items AS i JOIN products AS p ON p.id = i.product_id"
     " WHERE i.order_id = ? ORDER BY p.name"
@@ -47,8 +48,11 @@ LIST_FREE_SLOTS_FROM_SQL = (
 )
 GET_SLOT_SQL = "SELECT id, date, time, service, status FROM appointment_slots WHERE id = ?"
 BOOK_SLOT_SQL = (
-    "UPDATE appointment_slots SET status = 'booked', customer_name = ?, request_id = ?"
-    " WHERE id = ? AND status = 'free'"
+    "UPDATE appointment_slots SET status = 'booked', customer_name = ?, phone = ?,"
+    " request_id = ? WHERE id = ? AND status = 'free'"
+)
+COUNT_OPEN_BOOKINGS_SQL = (
+    "SELECT count(*) FROM appointment_slots WHERE phone = ? AND status = 'booked' AND date >= ?"
 )
 GET_BOOKING_SQL = (
     "SELECT id, date, time, service, status FROM appointment_slots WHERE request_id = ?"
@@ -68,6 +72,7 @@ FIXED_STATEMENTS: tuple[str, ...] = (
     GET_SLOT_SQL,
     BOOK_SLOT_SQL,
     GET_BOOKING_SQL,
+    COUNT_OPEN_BOOKINGS_SQL,
     SEARCH_FAQ_SQL,
 )
 """Every statement run after start-up (seeding, which runs before, also uses INSERT_SLOT_SQL)."""
@@ -131,6 +136,17 @@ class Booking:
     """The slot booked, or the one asked for (None when it does not exist)."""
     repeated: bool = False
     """The request had booked it before: this is the same booking, not a new one."""
+    limit_reached: bool = False
+    """The contact already holds the most open bookings allowed."""
+
+
+@dataclass(frozen=True)
+class Booker:
+    """Who a booking is for: the contact who asked, from the request, never the model."""
+
+    phone: str
+    name: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,9 +220,11 @@ class BusinessDatabase:
         rows = self._read(SEARCH_PRODUCTS_SQL, (query, limit))
         return [Product(*row) for row in rows]
 
-    def get_order(self, order_id: int) -> Order | None:
+    def get_order(self, order_id: int, phone: str) -> Order | None:
+        """The order if ``phone`` placed it; None for an unknown number and for another
+        contact's order alike, so a stranger learns nothing by trying numbers."""
         with self._lock:
-            row = self._reader.execute(GET_ORDER_SQL, (order_id,)).fetchone()
+            row = self._reader.execute(GET_ORDER_SQL, (order_id, phone)).fetchone()
             if row is None:
                 return None
             items = self._reader.execute(GET_ORDER_ITEMS_SQL, (order_id,)).fetchall()
@@ -225,26 +243,38 @@ class BusinessDatabase:
         rows = self._read(GET_SLOT_SQL, (slot_id,))
         return Slot(*rows[0]) if rows else None
 
-    def book_slot(self, slot_id: int, customer_name: str, request_id: str | None = None) -> Booking:
-        """Book a free slot for a request. A request that booked before gets that booking
-        back, whichever slot it asks for now; otherwise the slot is booked if it is free."""
+    def book_slot(self, slot_id: int, booker: Booker, *, max_open: int, today: date) -> Booking:
+        """Book a free slot for the contact. A request that booked before gets that booking
+        back, whichever slot it asks for now; a contact holding ``max_open`` upcoming
+        bookings gets no more; otherwise the slot is booked if it is free."""
         with self._lock:
-            if request_id is not None:
-                earlier = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
-                if earlier is not None:
-                    return Booking(True, Slot(*earlier), repeated=True)
+            earlier = self._booking_of(booker.request_id)
+            if earlier is not None:
+                return Booking(True, earlier, repeated=True)
+            held = self._writer.execute(
+                COUNT_OPEN_BOOKINGS_SQL, (booker.phone, today.isoformat())
+            ).fetchone()[0]
+            row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
+            if held >= max_open:
+                return Booking(False, Slot(*row) if row else None, limit_reached=True)
             try:
-                cursor = self._writer.execute(BOOK_SLOT_SQL, (customer_name, request_id, slot_id))
-                booked = cursor.rowcount == 1
+                params = (booker.name, booker.phone, booker.request_id, slot_id)
+                booked = self._writer.execute(BOOK_SLOT_SQL, params).rowcount == 1
             except sqlite3.IntegrityError:
                 booked = False  # this request booked another slot in another process meanwhile
-            if not booked and request_id is not None:
+            if not booked:
                 # Another process may have booked for this very request a moment ago.
-                earlier = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
+                earlier = self._booking_of(booker.request_id)
                 if earlier is not None:
-                    return Booking(True, Slot(*earlier), repeated=True)
+                    return Booking(True, earlier, repeated=True)
             row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
         return Booking(booked, Slot(*row) if row else None)
+
+    def _booking_of(self, request_id: str | None) -> Slot | None:
+        if request_id is None:
+            return None
+        row = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
+        return Slot(*row) if row else None
 
     def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
         query = fts_query(text)
@@ -280,13 +310,19 @@ class BusinessDatabase:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    # Files seeded before bookings were keyed by request have no request_id column yet.
-    columns = {row[1] for row in db.execute("PRAGMA table_info(appointment_slots)")}
-    if "request_id" not in columns:
+    # Files seeded by earlier releases: bookings were not keyed by request nor bound to a
+    # phone, orders were not bound to one (such an order is then visible to nobody).
+    slots = {row[1] for row in db.execute("PRAGMA table_info(appointment_slots)")}
+    if "request_id" not in slots:
         db.execute("ALTER TABLE appointment_slots ADD COLUMN request_id TEXT")
         db.execute(
             "CREATE UNIQUE INDEX appointment_slots_request ON appointment_slots (request_id)"
         )
+    if "phone" not in slots:
+        db.execute("ALTER TABLE appointment_slots ADD COLUMN phone TEXT")
+    orders = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+    if "phone" not in orders:
+        db.execute("ALTER TABLE orders ADD COLUMN phone TEXT")
 
 
 def open_demo_database(path: str | os.PathLike[str] | None = None) -> BusinessDatabase:

@@ -26,8 +26,14 @@ from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 
 from agent_service.agent.database import BusinessDatabase
-from agent_service.agent.prompts import build_instruction
-from agent_service.agent.tools import REQUEST_ID_STATE, BusinessTools, ToolFunction
+from agent_service.agent.prompts import MAX_NAME_CHARS, build_instruction, clean, context_block
+from agent_service.agent.tools import (
+    CONTACT_NAME_STATE,
+    CONTACT_PHONE_STATE,
+    REQUEST_ID_STATE,
+    BusinessTools,
+    ToolFunction,
+)
 from agent_service.contract.messages import AgentRequest, HistoryTurn, Role, TaskType
 from agent_service.errors import ErrorCode, PermanentAgentError
 from agent_service.pipeline.engine import AgentAnswer
@@ -46,8 +52,6 @@ TOOLS_BY_TASK: dict[TaskType, tuple[str, ...]] = {
     TaskType.SEARCH: ("search_catalogue", "search_faq"),
 }
 
-_STATE_CUSTOMER = "customer_name"
-_STATE_NOTES = "user_notes"
 _STATE_FAILED_TOOLS = "failed_tools"
 # One user id for every session: InMemorySessionService keeps an (empty) entry per user id
 # after its sessions are deleted, which would grow with every new phone number.
@@ -74,6 +78,10 @@ class AgentEngine:
             for task, agent in self._agents.items()
         }
 
+    @property
+    def tool_names(self) -> frozenset[str]:
+        return frozenset(name for names in TOOLS_BY_TASK.values() for name in names)
+
     async def run(self, request: AgentRequest) -> AgentAnswer:
         """Answer one request. Model errors propagate unchanged; the caller classifies them."""
         task = TaskType(request.taskType)
@@ -86,15 +94,17 @@ class AgentEngine:
             app_name=runner.app_name,
             user_id=_USER_ID,
             session_id=session_id,
+            # What the tools act for: the request's own contact, never a model argument.
             state={
-                _STATE_CUSTOMER: request.contact.name or request.contact.phoneNumber,
-                _STATE_NOTES: request.context.userNotes or "",
+                CONTACT_PHONE_STATE: request.contact.phoneNumber,
+                CONTACT_NAME_STATE: clean(request.contact.name, MAX_NAME_CHARS),
                 REQUEST_ID_STATE: request.messageId,
             },
         )
+        details = context_block(request.contact.name, request.context.userNotes)
         try:
             await self._add_history(session, agent.name, request.context.conversationHistory)
-            events = await self._run_turn(runner, session_id, request.message.text)
+            events = await self._run_turn(runner, session_id, request.message.text, details)
         finally:
             await self._sessions.delete_session(
                 app_name=runner.app_name, user_id=_USER_ID, session_id=session_id
@@ -139,8 +149,13 @@ class AgentEngine:
             )
             await self._sessions.append_event(session, event)
 
-    async def _run_turn(self, runner: Runner, session_id: str, text: str) -> list[Event]:
-        message = types.Content(role="user", parts=[types.Part(text=text)])
+    async def _run_turn(
+        self, runner: Runner, session_id: str, text: str, details: str | None
+    ) -> list[Event]:
+        # The customer's details ride in the message as a first, quoted part: data beside the
+        # user's words, never part of the instruction.
+        parts = [types.Part(text=details)] if details else []
+        message = types.Content(role="user", parts=[*parts, types.Part(text=text)])
         # aclosing: on cancellation (a processing timeout) ADK's generator is closed here, in
         # this task, instead of whenever the garbage collector finds it.
         async with aclosing(
@@ -226,14 +241,12 @@ def _build_agent(task: TaskType, model: BaseLlm | str, tools: dict[str, ToolFunc
 
 
 def _instruction_provider(task: TaskType) -> Callable[[ReadonlyContext], str]:
-    # A callable, not a string: ADK treats string instructions as templates, and braces in a
-    # customer's name or notes would break them.
-    def provide(context: ReadonlyContext) -> str:
-        return build_instruction(
-            task,
-            customer_name=str(context.state.get(_STATE_CUSTOMER, "")),
-            user_notes=str(context.state.get(_STATE_NOTES, "")),
-        )
+    # A callable, not a string: ADK treats string instructions as templates and would fill
+    # {placeholders} from the session state.
+    instruction = build_instruction(task)
+
+    def provide(_: ReadonlyContext) -> str:
+        return instruction
 
     return provide
 

@@ -1,7 +1,8 @@
 """What the scripted model says next: a pure function of the request it was sent.
 
-The request's contents already hold everything: the last user text, the tool results of the
-current turn, the earlier turns and (in the system instruction) the task and customer name.
+The request's contents already hold everything: the last user text (and the quoted customer
+details before it), the tool results of the current turn, the earlier turns and (in the system
+instruction) the task.
 Deriving each step from them keeps the model stateless, so one instance serves every session.
 """
 
@@ -14,7 +15,12 @@ from typing import Any
 from google.genai import types
 
 from agent_service.agent import answers
-from agent_service.agent.prompts import CUSTOMER_FIELD, TASK_FIELD, read_field
+from agent_service.agent.prompts import (
+    TASK_FIELD,
+    CustomerDetails,
+    read_context_block,
+    read_field,
+)
 
 FAULTY_TOOL_SUFFIX = "__fault"
 """A tool name with this suffix is never registered, so ADK reports it as a failed tool."""
@@ -68,6 +74,7 @@ def read_turn(
     """The turn a request is about, and the raw text of its last user message."""
     last = _last_user_text_index(contents)
     raw = _text_of(contents[last]) if last is not None else ""
+    details = _details_of(contents[last]) if last is not None else None
     earlier = tuple(_text_of(c) for c in contents[: last or 0] if c.role == "user" and _text_of(c))
     results = tuple(
         (part.function_response.name or "", dict(part.function_response.response or {}))
@@ -78,7 +85,7 @@ def read_turn(
     turn = Turn(
         text=raw,
         task=read_field(system_instruction, TASK_FIELD),
-        customer_name=read_field(system_instruction, CUSTOMER_FIELD) or "",
+        customer_name=details.name if details is not None else "",
         earlier_user_texts=earlier,
         tool_results=results,
         tools=tools,
@@ -134,7 +141,7 @@ def _booking_call(turn: Turn) -> ToolCall | None:
         return None
     slot = _SLOT_NUMBER.search(turn.text)
     if slot is not None and "book" in turn.words and "book_appointment" in turn.tools:
-        args = {"slot_id": int(slot.group(1)), "customer_name": turn.customer_name or "Customer"}
+        args = {"slot_id": int(slot.group(1))}
         return ToolCall("book_appointment", args)
     return _slots_call(turn)
 
@@ -178,7 +185,7 @@ def _follow_up_call(turn: Turn) -> ToolCall | None:
         and "book_appointment" not in called
         and slots
     ):
-        args = {"slot_id": slots[0]["slot_id"], "customer_name": turn.customer_name or "Customer"}
+        args = {"slot_id": slots[0]["slot_id"]}
         return ToolCall("book_appointment", args)
     return None
 
@@ -194,4 +201,17 @@ def _last_user_text_index(contents: list[types.Content]) -> int | None:
 
 
 def _text_of(content: types.Content) -> str:
-    return "".join(p.text for p in content.parts or [] if p.text and not p.thought)
+    """What the customer wrote: the text parts, without the quoted customer details."""
+    return "".join(
+        p.text
+        for p in content.parts or []
+        if p.text and not p.thought and read_context_block(p.text) is None
+    )
+
+
+def _details_of(content: types.Content) -> CustomerDetails | None:
+    for part in content.parts or []:
+        details = read_context_block(part.text) if part.text else None
+        if details is not None:
+            return details
+    return None

@@ -18,6 +18,7 @@ CREATE VIRTUAL TABLE products_fts USING fts5(
 CREATE TABLE orders (
     id INTEGER PRIMARY KEY,
     customer_name TEXT NOT NULL,
+    phone TEXT, -- E.164 of the contact who placed it: the only one who may see it
     status TEXT NOT NULL CHECK (status IN ('processing', 'shipped', 'delivered', 'cancelled')),
     eta TEXT,
     placed_on TEXT NOT NULL
@@ -37,6 +38,7 @@ CREATE TABLE appointment_slots (
     service TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('free', 'booked')),
     customer_name TEXT,
+    phone TEXT, -- E.164 of the contact it is booked for
     request_id TEXT, -- the request that booked it: processing it again books nothing new
     UNIQUE (date, time, service)
 );
@@ -67,13 +69,15 @@ INSERT INTO products (id, sku, name, description, price_cents, stock) VALUES
 
 INSERT INTO products_fts (products_fts) VALUES ('rebuild');
 
-INSERT INTO orders (id, customer_name, status, eta, placed_on) VALUES
-    (1041, 'Grace Namubiru', 'delivered', NULL, '2026-10-28'),
-    (1042, 'Amos Okello', 'shipped', '2 business days', '2026-11-02'),
-    (1043, 'Sarah Atim', 'processing', '4 business days', '2026-11-05'),
-    (1044, 'Peter Mugisha', 'cancelled', NULL, '2026-11-06'),
-    (1045, 'Joan Nakato', 'shipped', 'tomorrow', '2026-11-07'),
-    (1046, 'Brian Ssempala', 'processing', '5 business days', '2026-11-08');
+-- Each order belongs to one phone number: +256703722777 is the spec's example contact, the
+-- +2567000000NN numbers are the harness's first simulated contacts.
+INSERT INTO orders (id, customer_name, phone, status, eta, placed_on) VALUES
+    (1041, 'Grace Namubiru', '+256700000000', 'delivered', NULL, '2026-10-28'),
+    (1042, 'Amos Okello', '+256703722777', 'shipped', '2 business days', '2026-11-02'),
+    (1043, 'Sarah Atim', '+256700000001', 'processing', '4 business days', '2026-11-05'),
+    (1044, 'Peter Mugisha', '+256700000002', 'cancelled', NULL, '2026-11-06'),
+    (1045, 'Joan Nakato', '+256700000003', 'shipped', 'tomorrow', '2026-11-07'),
+    (1046, 'Brian Ssempala', '+256700000004', 'processing', '5 business days', '2026-11-08');
 
 INSERT INTO order_items (order_id, product_id, quantity) VALUES
     (1041, 1, 2), (1041, 2, 1),

@@ -17,13 +17,17 @@ from typing import Any
 
 from google.adk.tools.tool_context import ToolContext
 
-from agent_service.agent.database import BusinessDatabase
+from agent_service.agent.database import Booker, BusinessDatabase
 from agent_service.errors import ErrorCode, TransientAgentError
 
 logger = logging.getLogger(__name__)
 
-# The session state key of the request's messageId (set by the engine for each run).
+# Session state keys the engine sets for each run: who is asking, and which request. Tools
+# read them from ADK's tool context; the model cannot set them (DESIGN.md section 10).
 REQUEST_ID_STATE = "request_id"
+CONTACT_PHONE_STATE = "contact_phone"
+CONTACT_NAME_STATE = "contact_name"
+DEFAULT_MAX_OPEN_BOOKINGS = 3
 _ORDER_ID = re.compile(r"\s*(?:order\s*)?(?:no\.?|number)?\s*#?\s*(\d{1,9})\s*", re.IGNORECASE)
 _MAX_QUERY_CHARS = 500
 _MAX_NAME_CHARS = 80
@@ -36,9 +40,17 @@ def invalid_argument(message: str) -> dict[str, Any]:
     return {"status": "error", "error": "invalid_argument", "message": message}
 
 
-def _request_id(tool_context: ToolContext | None) -> str | None:
-    value = tool_context.state.get(REQUEST_ID_STATE) if tool_context is not None else None
+def _state(tool_context: ToolContext | None, key: str) -> str | None:
+    value = tool_context.state.get(key) if tool_context is not None else None
     return str(value) if value else None
+
+
+def _booker(tool_context: ToolContext | None) -> Booker | None:
+    phone = _state(tool_context, CONTACT_PHONE_STATE)
+    if phone is None:
+        return None
+    name = _state(tool_context, CONTACT_NAME_STATE) or phone
+    return Booker(phone, name[:_MAX_NAME_CHARS], _state(tool_context, REQUEST_ID_STATE))
 
 
 @contextmanager
@@ -56,10 +68,15 @@ class BusinessTools:
     """The tools, as bound methods ready to hand to ``Agent(tools=...)``."""
 
     def __init__(
-        self, database: BusinessDatabase, *, today: Callable[[], dt.date] = dt.date.today
+        self,
+        database: BusinessDatabase,
+        *,
+        today: Callable[[], dt.date] = dt.date.today,
+        max_open_bookings: int = DEFAULT_MAX_OPEN_BOOKINGS,
     ) -> None:
         self._db = database
         self._today = today
+        self._max_open = max_open_bookings
 
     def by_name(self) -> dict[str, ToolFunction]:
         """Every tool, keyed by the name the model calls it by."""
@@ -98,22 +115,30 @@ class BusinessTools:
         ]
         return {"status": "ok", "count": len(results), "results": results}
 
-    def get_order_status(self, order_id: str) -> dict[str, Any]:
-        """Look up the status, items and expected delivery of an order.
+    def get_order_status(
+        self, order_id: str, tool_context: ToolContext | None = None
+    ) -> dict[str, Any]:
+        """Look up the status, items and expected delivery of one of the customer's orders.
 
         Args:
             order_id: The order number, e.g. "1042" or "#1042".
 
         Returns:
             {"status": "ok", "found": true, "order": {"id", "status", "eta", "placed_on",
-            "items": [{"name", "quantity"}]}}, or "found": false for an unknown number.
+            "items": [{"name", "quantity"}]}}, or "found": false when the customer has no
+            order with that number.
         """
-        match = _ORDER_ID.fullmatch(order_id)
+        # Only the asking contact's orders exist for this tool: another contact's order is
+        # "not found" with no detail (found in a review: any contact read any order by number).
+        match = _ORDER_ID.fullmatch(str(order_id))
         if match is None:
             return invalid_argument("order_id must be an order number such as 1042")
         number = int(match.group(1))
+        phone = _state(tool_context, CONTACT_PHONE_STATE)
+        if phone is None:
+            return {"status": "ok", "found": False, "order_id": number}
         with _backend("get_order_status"):
-            order = self._db.get_order(number)
+            order = self._db.get_order(number, phone)
         if order is None:
             return {"status": "ok", "found": False, "order_id": number}
         return {
@@ -153,30 +178,37 @@ class BusinessTools:
         }
 
     def book_appointment(
-        self, slot_id: int, customer_name: str, tool_context: ToolContext | None = None
+        self, slot_id: int, tool_context: ToolContext | None = None
     ) -> dict[str, Any]:
-        """Book a free appointment slot for the customer.
+        """Book a free appointment slot for the customer who is writing.
 
         Args:
             slot_id: The slot_id of a free slot, as returned by list_free_slots.
-            customer_name: The customer's name for the booking.
 
         Returns:
             {"status": "ok", "booked": true, "slot": {...}}, or "booked": false with a
-            "reason" when the slot does not exist or is already taken.
+            "reason" when the slot does not exist or is taken, or when the customer already
+            holds the most bookings allowed.
         """
-        # ADK passes tool_context (it is not part of what the model sees). The request's id in
-        # it keys the booking, so processing the request again returns the booking it made
-        # instead of "that slot is not available" (found in a review: a retry after a model
-        # failure did exactly that).
-        name = " ".join(str(customer_name).split())
+        # The booking is for the contact of the request, from ADK's tool context: the model
+        # cannot book for anyone else (found in a review: any name was booked). The request's
+        # id keys it, so processing the request again returns the booking it made.
         if not isinstance(slot_id, int) or isinstance(slot_id, bool) or slot_id <= 0:
             return invalid_argument("slot_id must be a positive whole number from list_free_slots")
-        if not name or len(name) > _MAX_NAME_CHARS or not name.isprintable():
-            return invalid_argument(f"customer_name must be 1 to {_MAX_NAME_CHARS} characters")
+        booker = _booker(tool_context)
+        if booker is None:
+            return invalid_argument("bookings are made for the customer of a conversation")
         with _backend("book_appointment"):
-            booking = self._db.book_slot(slot_id, name, _request_id(tool_context))
+            booking = self._db.book_slot(
+                slot_id, booker, max_open=self._max_open, today=self._today()
+            )
         slot = booking.slot
+        if booking.limit_reached:
+            return {
+                "status": "ok",
+                "booked": False,
+                "reason": f"you already hold {self._max_open} upcoming appointments",
+            }
         if slot is None:
             return {"status": "ok", "booked": False, "reason": "no such slot"}
         details = {

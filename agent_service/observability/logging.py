@@ -8,14 +8,22 @@ import re
 import sys
 from typing import Any
 
-# E.164 numbers and JIDs' digits: 9 to 15 digits, optionally after a plus sign.
-_PHONE = re.compile(r"(?<![\w-])(\+?)(\d{4})(\d{3,9})(\d{2})(?!\d)")
+# Every number the contract accepts: E.164 and JIDs' digits, 7 to 15 digits, optionally after a
+# plus sign (found in a review: 7- and 8-digit numbers were left whole).
+_PHONE = re.compile(r"(?<![\w-])(\+?)(\d{7,15})(?!\d)")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def mask_phone(text: str) -> str:
-    """'+256703722777' -> '+2567******77'; applied to any phone-like run of digits."""
-    return _PHONE.sub(lambda m: f"{m[1]}{m[2]}{'*' * len(m[3])}{m[4]}", text)
+    """'+256703722777' -> '+2567******77', '+1234567' -> '+123**67'; applied to any run of 7 to
+    15 digits: the country code end and the last two digits stay, the rest is starred."""
+    return _PHONE.sub(_mask_digits, text)
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    digits = match[2]
+    keep = 4 if len(digits) >= 10 else 3
+    return f"{match[1]}{digits[:keep]}{'*' * (len(digits) - keep - 2)}{digits[-2:]}"
 
 
 def _masked(value: Any) -> Any:
@@ -69,3 +77,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # ADK logs each model exception at ERROR with a traceback before re-raising it; the
     # pipeline classifies and logs every failure itself, once, without a stack.
     logging.getLogger("google_adk").setLevel(logging.CRITICAL)
+    # google-genai and the HTTP clients can log request contents at DEBUG: never below WARNING.
+    for name in ("google_genai", "httpx", "httpcore", "aiohttp.client"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -33,6 +33,11 @@ class AgentAnswer:
 
 
 class Engine(Protocol):
+    @property
+    def tool_names(self) -> frozenset[str]:
+        """The tools the agent really has: metric labels come only from these."""
+        ...
+
     async def run(self, request: AgentRequest) -> AgentAnswer:
         """Answer one request; raise on failure (the failure table classifies the error)."""
         ...

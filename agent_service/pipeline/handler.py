@@ -58,6 +58,7 @@ class Limits:
     max_message_bytes: int = 262_144
     max_deliveries: int = 5
     include_stack: bool = False
+    log_message_text: bool = False
 
 
 class RequestHandler:
@@ -166,8 +167,11 @@ class RequestHandler:
             return self._on_failure(request, raw, exc, self._clock() - began)
         elapsed = self._clock() - began
         self._metrics.processing.labels(request.taskType.value).observe(elapsed)
+        known = self._engine.tool_names
         for tool in answer.tools_used:
-            self._metrics.tools.labels(tool).inc()
+            # A name the model made up is no label: the number of series stays bounded
+            # (found in a review: any name became a Prometheus label value).
+            self._metrics.tools.labels(tool if tool in known else "unknown").inc()
         return Reply(success_reply(request, answer, elapsed))
 
     def _on_failure(
@@ -205,16 +209,16 @@ class RequestHandler:
 
     def _log_consumed(self, request: AgentRequest, incoming: Incoming) -> None:
         self._metrics.consumed.labels(request.taskType.value).inc()
-        log.info(
-            "📥 Consumed from ag_queue",
-            extra={
-                "message_id": request.messageId,
-                "contact": mask_phone(request.contact.phoneNumber),
-                "task_type": request.taskType.value,
-                "retry_count": request.metadata.retryCount,
-                "redelivered": incoming.redelivered,
-            },
-        )
+        fields: dict[str, object] = {
+            "message_id": request.messageId,
+            "contact": mask_phone(request.contact.phoneNumber),
+            "task_type": request.taskType.value,
+            "retry_count": request.metadata.retryCount,
+            "redelivered": incoming.redelivered,
+        }
+        if self._limits.log_message_text:  # LOG_MESSAGE_TEXT: personal data, off by default
+            fields["text"] = request.message.text
+        log.info("📥 Consumed from ag_queue", extra=fields)
 
 
 def retry_body(raw: dict[str, Any], retry_count: int) -> bytes:

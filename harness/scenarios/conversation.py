@@ -22,9 +22,9 @@ TEXTS: dict[str, list[str]] = {
         "I would like to book a slot please",
     ],
     "order": [
-        "Where is my order 1042?",
-        "What is the status of order 1043?",
-        "Has my order 1044 shipped yet?",
+        "Where is my order {order}?",
+        "What is the status of order {order}?",
+        "Has my order {order} shipped yet?",
     ],
     "search": [
         "Do you have a phone charger in stock?",
@@ -46,6 +46,19 @@ def contact_phone(index: int) -> str:
     return f"+2567{index:08d}"
 
 
+# Who owns which order in the agent's demo data (agent_service/agent/seed.sql; a unit test
+# keeps the two in step). A contact asks about its own order; one without asks about 1042, and
+# is told there is no such order of theirs, as a stranger must be.
+DEMO_ORDER_OWNERS: dict[str, int] = {
+    contact_phone(0): 1041,
+    contact_phone(1): 1043,
+    contact_phone(2): 1044,
+    contact_phone(3): 1045,
+    contact_phone(4): 1046,
+    "+256703722777": 1042,
+}
+
+
 def conversation_plan(messages: int, contacts: int, seed: int = 7) -> list[list[Turn]]:
     """``messages`` turns spread over ``contacts`` conversations, every task type used."""
     rng = random.Random(seed)
@@ -53,7 +66,9 @@ def conversation_plan(messages: int, contacts: int, seed: int = 7) -> list[list[
     plans: list[list[Turn]] = [[] for _ in range(contacts)]
     for n in range(messages):
         task = TASKS[n % len(TASKS)] if n < len(TASKS) else rng.choice(TASKS)
-        plans[n % contacts].append(Turn(contact_phone(n % contacts), rng.choice(TEXTS[task]), task))
+        phone = contact_phone(n % contacts)
+        text = rng.choice(TEXTS[task]).format(order=DEMO_ORDER_OWNERS.get(phone, 1042))
+        plans[n % contacts].append(Turn(phone, text, task))
     return plans
 
 

@@ -73,7 +73,8 @@ class Case:
     code: str | None = None  # error.code of an error reply
     retries: int = 0  # how many wait queues the request went through
     time_limit: float = 2.0  # MAX_PROCESSING_TIME
-    chat: bool = False  # a greeting, answered without a tool call
+    text: str = "Order 1042?"
+    task: TaskType = TaskType.ORDER
 
 
 CASES = {
@@ -94,11 +95,18 @@ CASES = {
     "RECITATION stop": Case(FinishEarly("RECITATION"), None, ReplyStatus.ERROR, "MODEL_BLOCKED"),
     "MAX_TOKENS, no text": Case(FinishEarly("MAX_TOKENS"), None, ReplyStatus.ERROR, "EMPTY_ANSWER"),
     "MAX_TOKENS with text": Case(
-        FinishEarly("MAX_TOKENS", keep_text=True), None, ReplyStatus.PARTIAL, chat=True
+        FinishEarly("MAX_TOKENS", keep_text=True),
+        None,
+        ReplyStatus.PARTIAL,
+        text="Hello there",  # a greeting: answered without a tool call
+        task=TaskType.CONVERSATION,
     ),
     "prompt blocked": Case(PromptBlocked("SAFETY"), None, ReplyStatus.ERROR, "MODEL_BLOCKED"),
     "unknown tool": Case(UnknownTool(), 1, ReplyStatus.PARTIAL),
-    "wrong argument types": Case(WrongArgumentTypes(), 1, ReplyStatus.PARTIAL),
+    # search_catalogue(query=12345): the tool fails (get_order_status reads a number as one).
+    "wrong argument types": Case(
+        WrongArgumentTypes(), 1, ReplyStatus.PARTIAL, text="Any shampoo?", task=TaskType.SEARCH
+    ),
     "slow": Case(SlowResponse(Latency.fixed(0.3)), None, ReplyStatus.SUCCESS),
 }
 
@@ -143,10 +151,7 @@ async def test_each_model_fault_ends_in_its_outcome(
         max_retries=2,
     )
     gemini.inject(case.fault, times=case.times)
-    text, task = (
-        ("Hello there", TaskType.CONVERSATION) if case.chat else ("Order 1042?", TaskType.ORDER)
-    )
-    reply = await _ask(amqp_connection, service, text, task)
+    reply = await _ask(amqp_connection, service, case.text, case.task)
     assert reply.status is case.status, (reply.error, reply.response.text)
     if case.code is not None:
         assert reply.error is not None and reply.error.code == case.code

@@ -13,11 +13,14 @@ from google import genai
 from google.genai import types
 
 from agent_service.agent import AgentEngine, open_demo_database
+from agent_service.agent.prompts import context_block
 from fakes.gemini import FakeGemini
 
 KEY = "test-gemini-key"
 MODEL = "gemini-2.5-flash"
-SYSTEM = "You are the shop's assistant.\nTask: conversation\nCustomer name: Ann"
+SYSTEM = "You are the shop's assistant.\nTask: conversation"
+# The customer's details travel in the message, as the engine sends them.
+DETAILS = context_block("Ann", None) or ""
 FAQ = types.FunctionDeclaration(
     name="search_faq",
     description="Search the FAQ.",
@@ -84,7 +87,8 @@ async def genai_client(
 
 
 async def ask(client: genai.Client, text: str) -> types.GenerateContentResponse:
-    return await client.aio.models.generate_content(model=MODEL, contents=text, config=CONFIG)
+    message = types.Content(role="user", parts=[types.Part(text=DETAILS), types.Part(text=text)])
+    return await client.aio.models.generate_content(model=MODEL, contents=message, config=CONFIG)
 
 
 async def post(

@@ -21,6 +21,7 @@ from fakes.gemini_request import RequestRules
 from harness.message_factory import agent_request
 from tests.fakes.gemini_support import (
     CONFIG,
+    DETAILS,
     KEY,
     MODEL,
     ask,
@@ -92,8 +93,9 @@ async def test_calls_a_tool_then_answers_from_its_result(client: genai.Client) -
 
 async def test_streams_text_in_chunks_over_sse(gemini: FakeGemini, client: genai.Client) -> None:
     whole = (await ask(client, "hello")).text
+    message = types.Content(role="user", parts=[types.Part(text=DETAILS), types.Part(text="hello")])
     stream = await client.aio.models.generate_content_stream(
-        model=MODEL, contents="hello", config=CONFIG
+        model=MODEL, contents=message, config=CONFIG
     )
     chunks = [chunk async for chunk in stream]
     assert len(chunks) == 2

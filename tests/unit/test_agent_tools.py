@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -18,7 +19,12 @@ from agent_service.agent.database import (
     fts_query,
     is_fixed_statement,
 )
-from agent_service.agent.tools import REQUEST_ID_STATE, BusinessTools
+from agent_service.agent.tools import (
+    CONTACT_NAME_STATE,
+    CONTACT_PHONE_STATE,
+    REQUEST_ID_STATE,
+    BusinessTools,
+)
 from agent_service.errors import ErrorCode, TransientAgentError
 
 pytestmark = pytest.mark.unit
@@ -31,6 +37,21 @@ INJECTIONS = [
     "*",
     "",
 ]
+
+
+OWNER = "+256703722777"  # owns order 1042 in the demo data
+STRANGER = "+447700900123"  # owns no order
+
+
+class Ctx:
+    """What the tools read of ADK's ToolContext: the session state the engine sets."""
+
+    def __init__(
+        self, phone: str = OWNER, name: str = "Amos Okello", request_id: str | None = None
+    ) -> None:
+        self.state = {CONTACT_PHONE_STATE: phone, CONTACT_NAME_STATE: name}
+        if request_id is not None:
+            self.state[REQUEST_ID_STATE] = request_id
 
 
 @pytest.fixture
@@ -56,12 +77,13 @@ def sqlite_internal(sql: str) -> bool:
     return sql.startswith("--") or "'main'." in sql
 
 
-def call_every_tool(tools: BusinessTools, text: str) -> list[dict[str, Any]]:
+def call_every_tool(tools: BusinessTools, text: str, ctx: Any = None) -> list[dict[str, Any]]:
+    ctx = ctx or Ctx(name=text)
     return [
         tools.search_catalogue(text),
-        tools.get_order_status(text),
+        tools.get_order_status(text, ctx),
         tools.list_free_slots(text),
-        tools.book_appointment(1, text),
+        tools.book_appointment(1, ctx),
         tools.search_faq(text),
     ]
 
@@ -90,10 +112,32 @@ def test_search_catalogue_ranks_matches_and_reports_stock(tools: BusinessTools) 
 
 def test_get_order_status_accepts_common_spellings(tools: BusinessTools) -> None:
     for spelling in ("1042", "#1042", "order 1042", " Order #1042 "):
-        result = tools.get_order_status(spelling)
+        result = tools.get_order_status(spelling, Ctx())
         assert result["found"] is True
         assert result["order"]["status"] == "shipped"
-    assert tools.get_order_status("9999") == {"status": "ok", "found": False, "order_id": 9999}
+    not_found = {"status": "ok", "found": False, "order_id": 9999}
+    assert tools.get_order_status("9999", Ctx()) == not_found
+
+
+@pytest.mark.parametrize("number", range(1041, 1047))
+def test_another_contacts_order_is_not_found_and_shows_nothing(
+    tools: BusinessTools, number: int
+) -> None:
+    # Found in a review: a contact who owns no order asked for 1041 ... 1046 and got each
+    # one's status, delivery estimate and items.
+    answer = tools.get_order_status(str(number), Ctx(STRANGER))
+    assert answer == {"status": "ok", "found": False, "order_id": number}
+    # Without a contact in the tool context (a call from outside a conversation): nothing.
+    assert tools.get_order_status(str(number))["found"] is False
+
+
+def test_each_seeded_order_is_visible_to_its_own_contact(tools: BusinessTools) -> None:
+    owners = {1041: "+256700000000", 1042: OWNER, 1043: "+256700000001"}
+    owners |= {1044: "+256700000002", 1045: "+256700000003", 1046: "+256700000004"}
+    for number, phone in owners.items():
+        assert tools.get_order_status(str(number), Ctx(phone))["order"]["id"] == number
+        others = [p for n, p in owners.items() if n != number]
+        assert not any(tools.get_order_status(str(number), Ctx(p))["found"] for p in others)
 
 
 def test_list_free_slots_any_day_and_one_day(tools: BusinessTools) -> None:
@@ -113,30 +157,44 @@ def test_list_free_slots_rejects_unreadable_dates(tools: BusinessTools, bad: str
 
 def test_booking_takes_a_free_slot_exactly_once(tools: BusinessTools) -> None:
     slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
-    first = tools.book_appointment(slot_id, "Amos Okello")
-    again = tools.book_appointment(slot_id, "Someone Else")
+    first = tools.book_appointment(slot_id, Ctx())
+    again = tools.book_appointment(slot_id, Ctx(STRANGER, "Someone Else"))
     assert first["booked"] is True
     assert again == {**again, "booked": False, "reason": "slot already booked"}
     assert slot_id not in [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
-    assert tools.book_appointment(99_999, "Amos")["reason"] == "no such slot"
+    assert tools.book_appointment(99_999, Ctx())["reason"] == "no such slot"
 
 
-class _Context:
-    """What the tools read of ADK's ToolContext: the session state."""
+def test_a_booking_is_for_the_contact_who_asks(db: BusinessDatabase, tools: BusinessTools) -> None:
+    slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
+    assert tools.book_appointment(slot_id, Ctx(STRANGER, "Eve"))["booked"]
+    with sqlite3.connect(db.path) as conn:
+        row = conn.execute(
+            "SELECT phone, customer_name FROM appointment_slots WHERE id = ?", (slot_id,)
+        )
+        assert row.fetchone() == (STRANGER, "Eve")
+    # The model cannot name anyone: the tool takes no name, and no contact means no booking.
+    assert "customer_name" not in inspect.signature(tools.book_appointment).parameters
+    assert tools.book_appointment(slot_id + 1)["error"] == "invalid_argument"
 
-    def __init__(self, request_id: str) -> None:
-        self.state = {REQUEST_ID_STATE: request_id}
+
+def test_a_contact_holds_at_most_the_configured_open_bookings(db: BusinessDatabase) -> None:
+    tools = BusinessTools(db, max_open_bookings=2)
+    slots = [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
+    assert [tools.book_appointment(s, Ctx())["booked"] for s in slots[:3]] == [True, True, False]
+    assert "already hold 2 upcoming" in tools.book_appointment(slots[3], Ctx())["reason"]
+    assert tools.book_appointment(slots[3], Ctx(STRANGER))["booked"]  # another contact may
 
 
 def test_a_request_processed_twice_books_once_and_gets_its_booking(tools: BusinessTools) -> None:
     slots = [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
-    first = tools.book_appointment(slots[0], "Amos", _Context("req-1"))  # type: ignore[arg-type]
+    first = tools.book_appointment(slots[0], Ctx(request_id="req-1"))
     # The retry (or a redelivery) books again, even another slot: it gets its first booking.
-    again = tools.book_appointment(slots[0], "Amos", _Context("req-1"))  # type: ignore[arg-type]
-    other = tools.book_appointment(slots[1], "Amos", _Context("req-1"))  # type: ignore[arg-type]
+    again = tools.book_appointment(slots[0], Ctx(request_id="req-1"))
+    other = tools.book_appointment(slots[1], Ctx(request_id="req-1"))
     assert first["booked"] and again == first and other == first
     assert slots[1] in [s["slot_id"] for s in tools.list_free_slots("")["slots"]]
-    stranger = tools.book_appointment(slots[0], "Eve", _Context("req-2"))  # type: ignore[arg-type]
+    stranger = tools.book_appointment(slots[0], Ctx(STRANGER, "Eve", "req-2"))
     assert stranger["booked"] is False and stranger["reason"] == "slot already booked"
 
 
@@ -147,24 +205,26 @@ def test_a_database_from_before_request_keyed_bookings_is_migrated(tmp_path: Pat
     with sqlite3.connect(path) as old:  # the schema of the previous release
         old.execute("DROP INDEX IF EXISTS appointment_slots_request")
         old.execute("ALTER TABLE appointment_slots DROP COLUMN request_id")
+        old.execute("ALTER TABLE appointment_slots DROP COLUMN phone")
+        old.execute("ALTER TABLE orders DROP COLUMN phone")
     with open_demo_database(path) as db:
         tools = BusinessTools(db)
         slot = tools.list_free_slots("")["slots"][0]["slot_id"]
-        assert tools.book_appointment(slot, "Amos", _Context("r"))["booked"]  # type: ignore[arg-type]
-        assert tools.book_appointment(slot, "Amos", _Context("r"))["booked"]  # type: ignore[arg-type]
+        assert tools.book_appointment(slot, Ctx(request_id="r"))["booked"]
+        assert tools.book_appointment(slot, Ctx(request_id="r"))["booked"]
 
 
-@pytest.mark.parametrize(
-    ("slot_id", "name"), [(0, "Amos"), (-3, "Amos"), (1, "   "), (1, "x" * 81), (1, "a\x00b")]
-)
-def test_booking_rejects_bad_arguments(tools: BusinessTools, slot_id: int, name: str) -> None:
-    assert tools.book_appointment(slot_id, name)["error"] == "invalid_argument"
+@pytest.mark.parametrize("slot_id", [0, -3, True, "7", 1.5, None])
+def test_booking_rejects_bad_arguments(tools: BusinessTools, slot_id: Any) -> None:
+    assert tools.book_appointment(slot_id, Ctx())["error"] == "invalid_argument"
 
 
 def test_concurrent_bookings_of_one_slot_have_one_winner(tools: BusinessTools) -> None:
     slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda i: tools.book_appointment(slot_id, f"c{i}"), range(20)))
+        results = list(
+            pool.map(lambda i: tools.book_appointment(slot_id, Ctx(f"+2567100{i:05d}")), range(20))
+        )
     assert sum(r["booked"] for r in results) == 1
 
 
@@ -209,7 +269,7 @@ def test_a_booking_stores_hostile_names_verbatim(
     db: BusinessDatabase, tools: BusinessTools
 ) -> None:
     slot_id = tools.list_free_slots("")["slots"][0]["slot_id"]
-    assert tools.book_appointment(slot_id, "Bobby'); DROP TABLE orders;--")["booked"]
+    assert tools.book_appointment(slot_id, Ctx(name="Bobby'); DROP TABLE orders;--"))["booked"]
     with sqlite3.connect(db.path) as conn:
         row = conn.execute("SELECT customer_name FROM appointment_slots WHERE id = ?", (slot_id,))
         assert row.fetchone()[0] == "Bobby'); DROP TABLE orders;--"
@@ -229,9 +289,9 @@ def test_a_named_database_is_created_once_and_persists(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "shop.db"
     with open_demo_database(path) as db:
         slot_id = BusinessTools(db).list_free_slots("")["slots"][0]["slot_id"]
-        assert BusinessTools(db).book_appointment(slot_id, "Amos")["booked"]
+        assert BusinessTools(db).book_appointment(slot_id, Ctx())["booked"]
     with open_demo_database(str(path)) as db:
-        assert BusinessTools(db).book_appointment(slot_id, "Amos")["booked"] is False
+        assert BusinessTools(db).book_appointment(slot_id, Ctx(STRANGER))["booked"] is False
     assert path.exists()
     assert [p.name for p in path.parent.iterdir()] == ["shop.db"]  # no seed leftovers
 
@@ -243,3 +303,10 @@ def test_a_temporary_database_is_removed_on_close() -> None:
     db.close()
     db.close()
     assert not folder.exists()
+
+
+def test_the_harness_knows_who_owns_each_demo_order(tools: BusinessTools) -> None:
+    from harness.scenarios.conversation import DEMO_ORDER_OWNERS
+
+    for phone, number in DEMO_ORDER_OWNERS.items():
+        assert tools.get_order_status(str(number), Ctx(phone))["found"], (phone, number)

@@ -391,3 +391,14 @@ async def test_a_fault_of_the_handler_itself_hands_the_delivery_back() -> None:
 
     pipeline = MemoryPipeline(FakeEngine(), deliveries=BrokenLog())
     assert (await pipeline.deliver(body_of(agent_request()))).handed_back
+
+
+async def test_tool_labels_come_only_from_the_agents_own_tools() -> None:
+    # Found in a review: a tool name the model chose became a label, so series were unbounded.
+    made_up = ("search_faq", "drop_tables_please", "get_order_status__fault")
+    pipeline = MemoryPipeline(FakeEngine(lambda _: AgentAnswer("ok", made_up)))
+    await pipeline.deliver(body_of(agent_request()))
+    assert pipeline.counter("agent_tools_used_total", tool="search_faq") == 1
+    assert pipeline.counter("agent_tools_used_total", tool="unknown") == 2
+    labels = {s.labels.get("tool") for m in pipeline.metrics.registry.collect() for s in m.samples}
+    assert not labels & {"drop_tables_please", "get_order_status__fault"}

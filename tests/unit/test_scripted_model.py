@@ -24,7 +24,7 @@ from agent_service.agent import (
     scripted_model,
     scripted_options,
 )
-from agent_service.agent.prompts import build_instruction
+from agent_service.agent.prompts import build_instruction, context_block
 from agent_service.agent.scripted_model import parse_markers
 from agent_service.contract.messages import TaskType
 from agent_service.errors import PermanentAgentError, TransientAgentError
@@ -35,8 +35,11 @@ pytestmark = pytest.mark.unit
 ALL_TOOLS = ("search_catalogue", "get_order_status", "list_free_slots", "book_appointment")
 
 
-def user(text: str) -> types.Content:
-    return types.Content(role="user", parts=[types.Part(text=text)])
+def user(text: str, name: str | None = "Amos Okello") -> types.Content:
+    """A customer's message as the engine sends it: the quoted details block, then the text."""
+    details = context_block(name, None)
+    parts = [types.Part(text=details)] if details else []
+    return types.Content(role="user", parts=[*parts, types.Part(text=text)])
 
 
 def tool_round(name: str, args: dict[str, Any], response: dict[str, Any]) -> list[types.Content]:
@@ -48,7 +51,7 @@ def tool_round(name: str, args: dict[str, Any], response: dict[str, Any]) -> lis
 def make_request(
     *contents: types.Content, task: str = "conversation", tools: tuple[str, ...] = ALL_TOOLS
 ) -> LlmRequest:
-    instruction = build_instruction(TaskType(task), customer_name="Amos Okello", user_notes=None)
+    instruction = build_instruction(TaskType(task))
     request = LlmRequest(
         contents=list(contents),
         config=types.GenerateContentConfig(system_instruction=instruction),
@@ -186,7 +189,7 @@ async def test_booking_request_lists_then_books_the_first_free_slot() -> None:
         user("book me in"), *tool_round("list_free_slots", {"date": ""}, slots), task="appointment"
     )
     name, args = call_of(await ask(ScriptedModel(), request))
-    assert (name, args) == ("book_appointment", {"slot_id": 4, "customer_name": "Amos Okello"})
+    assert (name, args) == ("book_appointment", {"slot_id": 4})
 
 
 async def test_a_failed_tool_result_still_gets_an_apology() -> None:
