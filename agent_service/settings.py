@@ -12,7 +12,7 @@ import ssl
 import tempfile
 from pathlib import Path
 from typing import Literal, Self
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agent_service.agent.options import ModelConfigError, parse_latency
 from agent_service.contract.topology import Topology
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
 # RabbitMQ holds x-message-ttl in 32 bits of milliseconds: a wait queue cannot wait longer.
 MAX_DELAY_SECONDS = (2**32 - 1) / 1000
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     rabbitmq_user: str = Field("guest", validation_alias="RABBITMQ_USER")
     # Only the local broker's well-known guest password has a default; set it in production.
     rabbitmq_pass: SecretStr = Field(SecretStr("guest"), validation_alias="RABBITMQ_PASS")
+    rabbitmq_allow_default_credentials: bool = Field(
+        False,
+        validation_alias="RABBITMQ_ALLOW_DEFAULT_CREDENTIALS",
+        description="Allow guest/guest for a broker that is not on this machine (RabbitMQ"
+        " itself refuses guest from other hosts unless configured to)",
+    )
     rabbitmq_vhost: str = Field("/", validation_alias="RABBITMQ_VHOST")
     rabbitmq_tls: bool = Field(False, validation_alias="RABBITMQ_TLS", description="Use amqps")
     rabbitmq_ca_file: Path | None = Field(None, validation_alias="RABBITMQ_CA_FILE")
@@ -200,6 +207,7 @@ class Settings(BaseSettings):
                 "RABBITMQ_TLS=true needs an amqps:// RABBITMQ_URL (it is amqp://): use amqps://"
                 " or unset RABBITMQ_TLS"
             )
+        self._check_credentials()
         if self.retry_delays_list is None:
             for level, delay in enumerate(self.retry_delays(), start=1):
                 if not delay <= MAX_DELAY_SECONDS:
@@ -243,6 +251,20 @@ class Settings(BaseSettings):
         if value is not None:
             _seconds_list(value)
         return value
+
+    def _check_credentials(self) -> None:
+        if self.rabbitmq_allow_default_credentials:
+            return
+        parts = urlsplit(self.amqp_url())
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        host = (parts.hostname or "").lower()
+        if (user, password) == ("guest", "guest") and host not in _LOCAL_HOSTS:
+            # Found in a review: guest/guest was the default even for a remote broker.
+            raise ValueError(
+                f"RABBITMQ_USER/RABBITMQ_PASS: the default guest/guest for the broker at {host}"
+                " (not this machine): set real credentials, or"
+                " RABBITMQ_ALLOW_DEFAULT_CREDENTIALS=true"
+            )
 
     def deliveries_path(self) -> Path:
         return self.state_dir / "deliveries.sqlite3"

@@ -31,6 +31,9 @@ def service_env(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str
         "MESSAGE_TTL": str(topology.agent_ttl_ms),
         "WEBHOOK_MESSAGE_TTL": str(topology.webhook_ttl_ms),
         "AGENT_MODEL": "scripted",
+        # The harness's brokers are test brokers (a compose service, a container): guest/guest
+        # is what they have.
+        "RABBITMQ_ALLOW_DEFAULT_CREDENTIALS": "true",
         # A Gemini model is tried against the fake only: never a real key or Vertex AI.
         "GOOGLE_API_KEY": "",
         "GEMINI_API_KEY": "",

@@ -126,6 +126,11 @@ BAD = [
     ({"MAX_PROCESSING_TIME": "nan"}, "MAX_PROCESSING_TIME: Input should be a finite number"),
     ({"RABBITMQ_PORT": "70000"}, "RABBITMQ_PORT: Input should be less than or equal to 65535"),
     ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+    ({"RABBITMQ_HOST": "rabbit.prod"}, "the default guest/guest for the broker at rabbit.prod"),
+    (
+        {"RABBITMQ_URL": "amqp://guest:guest@10.1.2.3:5672/"},
+        "RABBITMQ_USER/RABBITMQ_PASS: the default guest/guest for the broker at 10.1.2.3",
+    ),
 ]
 
 
@@ -155,6 +160,23 @@ def test_the_service_stops_at_start_with_that_message(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RABBITMQ_HOST": "rabbit.prod", "RABBITMQ_PASS": "a-real-one"},
+        {"RABBITMQ_HOST": "rabbit.prod", "RABBITMQ_ALLOW_DEFAULT_CREDENTIALS": "true"},
+        {"RABBITMQ_HOST": "::1"},
+        {"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/"},
+    ],
+)
+def test_guest_is_fine_locally_or_when_allowed(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    load_settings()
 
 
 def test_the_largest_delay_a_queue_can_hold_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
