@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from harness.waiting import wait_until
 
 logger = logging.getLogger("fakes.gemini")
 
@@ -69,16 +70,13 @@ class RequestLog:
 
         Raises TimeoutError listing what did arrive, so a failing test explains itself.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._calls) < count:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(self._describe_shortfall(count, timeout))
-            # Safe to clear here: nothing else runs between the check above and the wait.
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+        await wait_until(
+            lambda: len(self._calls) >= count,
+            timeout=timeout,
+            what=f"{count} request(s)",
+            state=lambda: self._describe_shortfall(count, timeout),
+            changed=self._changed,
+        )
         return self.requests
 
     def _describe_shortfall(self, count: int, timeout: float) -> str:

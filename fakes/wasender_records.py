@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -12,6 +11,7 @@ from typing import Any
 
 from fakes.phones import mask, to_digits
 from fakes.wasender_api import MessageKind
+from harness.waiting import wait_until
 
 logger = logging.getLogger("fakes.wasender")
 
@@ -97,16 +97,13 @@ class SendRecorder:
 
         Raises TimeoutError listing what did arrive, so a failing test explains itself.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._sends) < count:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(self._describe_shortfall(count, timeout))
-            # Safe to clear here: nothing else runs between the check above and the wait.
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+        await wait_until(
+            lambda: len(self._sends) >= count,
+            timeout=timeout,
+            what=f"{count} send(s)",
+            state=lambda: self._describe_shortfall(count, timeout),
+            changed=self._changed,
+        )
         return self.sends
 
     def _describe_shortfall(self, count: int, timeout: float) -> str:

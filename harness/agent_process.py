@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +17,7 @@ import aiohttp
 from agent_service.contract.topology import Topology
 from agent_service.settings import Settings, load_settings
 from harness.broker.private_node import free_port
+from harness.waiting import WaitTimeout, wait_until
 
 
 def service_env(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str, str]:
@@ -129,18 +129,21 @@ class AgentServiceProcess:
         return code
 
     async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
         url = f"http://127.0.0.1:{self.health_port}/readyz"
         async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
+
+            async def ready() -> bool:
                 if self.process is None or self.process.returncode is not None:
                     raise RuntimeError(f"agent service exited at start: {self._log_tail()}")
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"agent service not ready in {self.ready_timeout} s: {self._log_tail()}")
+                        return resp.status == 200
+                return False
+
+            try:
+                await wait_until(ready, timeout=self.ready_timeout, what="/readyz", interval=0.1)
+            except WaitTimeout as exc:
+                raise RuntimeError(f"agent service not ready: {exc}: {self._log_tail()}") from None
 
     def _log_tail(self) -> str:
         if self.log_path and self.log_path.exists():

@@ -15,6 +15,7 @@ from agent_service.contract.amqp import request_message
 from agent_service.contract.codec import decode_reply
 from agent_service.contract.messages import AgentReply, AgentRequest
 from agent_service.contract.topology import Topology
+from harness.waiting import wait_until
 
 
 async def publish_requests(
@@ -119,14 +120,11 @@ class ReplyCollector:
     async def wait_for(self, ids: Iterable[str], timeout: float) -> dict[str, list[AgentReply]]:
         """Wait until every id has at least one reply; raise TimeoutError naming the missing."""
         wanted = set(ids)
-        deadline = time.monotonic() + timeout
-        while missing := wanted - set(self.replies):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{len(missing)} of {len(wanted)} requests got no reply")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                continue
+        await wait_until(
+            lambda: wanted <= set(self.replies),
+            timeout=timeout,
+            what=f"a reply to each of {len(wanted)} requests",
+            state=lambda: f"{len(wanted - set(self.replies))} without a reply",
+            changed=self._changed,
+        )
         return {i: self.replies[i] for i in wanted}

@@ -38,6 +38,7 @@ from harness.broker import Broker, choose_broker
 from harness.ledger import Entry, Ledger, Outcome
 from harness.namespaces import declared, topology_for
 from harness.queue_tools import queue_depth
+from harness.waiting import WaitTimeout, wait_until
 
 # Retry waits short enough for a run to finish in seconds; TTLs stay at production values.
 DEMO_RETRY_DELAYS_MS = (1_000, 2_000, 4_000)
@@ -232,22 +233,26 @@ class SimulationStack:
             self.ledger.on_alert(alert.whatsapp_message_id, alert.received_at)
         self._alert_cursor = len(alerts)
 
+    def _settled(self, entry: Entry | None = None) -> bool:
+        self.collect()
+        return self.ledger.pending == 0 if entry is None else entry.outcome is not None
+
     async def wait_outcome(self, entry: Entry, timeout: float) -> Outcome:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.collect()
-            if entry.outcome is not None or time.monotonic() > deadline:
-                return self.ledger.outcome_of(entry)
-            await asyncio.sleep(0.02)
+        """The message's outcome once it has one; MISSING if none came within ``timeout``."""
+        with contextlib.suppress(WaitTimeout):
+            await wait_until(
+                lambda: self._settled(entry), timeout=timeout, what="an outcome", interval=0.02
+            )
+        return self.ledger.outcome_of(entry)
 
     async def wait_all(self, deadline: float) -> None:
         """Until every message has an outcome or the (monotonic) deadline passes."""
-        while time.monotonic() < deadline:
-            self.collect()
-            if self.ledger.pending == 0:
-                return
-            await asyncio.sleep(0.05)
-        self.collect()
+        with contextlib.suppress(WaitTimeout):
+            await wait_until(
+                self._settled,
+                timeout=max(0.0, deadline - time.monotonic()),
+                what="every outcome",
+            )
 
     async def depths(self) -> dict[str, int]:
         t = self.topology

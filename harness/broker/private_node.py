@@ -24,6 +24,7 @@ from typing import IO, Any, Self
 
 from harness.broker.base import BrokerError, amqp_url
 from harness.broker.readiness import wait_until_ready
+from harness.waiting import WaitTimeout, wait_until
 
 RABBITMQ_BIN_DIR = Path(os.environ.get("HARNESS_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 _PR_SET_PDEATHSIG = 1
@@ -233,11 +234,14 @@ class PrivateNode:
         self.start_seconds = time.monotonic() - began
 
     async def _wait_ports_free(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _port_is_free(self.port) and _port_is_free(self.dist_port):
-                return
-            await asyncio.sleep(0.2)
+        # Best effort: RabbitMQ binds with SO_REUSEADDR and usually gets the port anyway.
+        with contextlib.suppress(WaitTimeout):
+            await wait_until(
+                lambda: _port_is_free(self.port) and _port_is_free(self.dist_port),
+                timeout=timeout,
+                what="the node's ports free",
+                interval=0.2,
+            )
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop (SIGTERM: RabbitMQ shuts down in order); SIGKILL after ``timeout``."""
@@ -271,11 +275,10 @@ class PrivateNode:
             os.killpg(process.pid, sig)
 
     async def _wait_exit(self, process: subprocess.Popen[bytes], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.05)
+        try:
+            await wait_until(lambda: process.poll() is not None, timeout=timeout, what="exit")
+        except WaitTimeout:
+            return False
         return True
 
     def _close_console(self) -> None:

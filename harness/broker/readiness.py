@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import aiormq
 
 from harness.broker.base import BrokerError, redact
+from harness.waiting import WaitTimeout, wait_until
 
 
 async def handshake(url: str, timeout: float = 2.0) -> dict[str, Any]:
@@ -40,27 +41,37 @@ async def wait_until_ready(
     rejects another broker that happens to answer on the port.
     """
     deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
+    seen: dict[str, Any] = {}
+
+    async def answered() -> bool:
         if not alive():
             raise BrokerError(f"broker process exited before it was ready\n{log_tail()}")
         try:
-            props = await handshake(url, timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            seen["props"] = await handshake(url, timeout=min(2.0, max(0.1, left)))
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
-            last_error = exc
-            await asyncio.sleep(0.2)
-            continue
-        name = _text(props.get("cluster_name"))
-        if expect_cluster_name is not None and name != expect_cluster_name:
-            raise BrokerError(
-                f"{redact(url)} is answered by another broker (cluster_name {name!r}, "
-                f"expected {expect_cluster_name!r})"
-            )
-        return props
-    raise BrokerError(
-        f"no AMQP handshake with {redact(url)} within {timeout:.0f} s "
-        f"(last error: {last_error!r})\n{log_tail()}"
-    )
+            seen["error"] = exc
+            return False
+        return True
+
+    try:
+        await wait_until(
+            answered,
+            timeout=timeout,
+            what=f"an AMQP handshake with {redact(url)}",
+            state=lambda: repr(seen.get("error")),
+            interval=0.2,
+        )
+    except WaitTimeout as exc:
+        raise BrokerError(f"{exc}\n{log_tail()}") from None
+    props: dict[str, Any] = seen["props"]
+    name = _text(props.get("cluster_name"))
+    if expect_cluster_name is not None and name != expect_cluster_name:
+        raise BrokerError(
+            f"{redact(url)} is answered by another broker (cluster_name {name!r}, "
+            f"expected {expect_cluster_name!r})"
+        )
+    return props
 
 
 async def _tcp_probe(url: str, timeout: float) -> None:
