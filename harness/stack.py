@@ -16,8 +16,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aio_pika
 import aiohttp
@@ -26,6 +25,7 @@ from aio_pika.abc import AbstractRobustConnection
 from agent_service.agent.options import parse_latency
 from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology
+from agent_service.lifecycle import Lifecycle
 from fakes.alert_receiver import AlertReceiver
 from fakes.gemini import FakeGemini
 from fakes.gemini_faults import ErrorResponse as GeminiError
@@ -68,11 +68,10 @@ class StackOptions:
     service_env: dict[str, Any] = field(default_factory=dict)
 
 
-class SimulationStack:
+class SimulationStack(Lifecycle):
     def __init__(self, options: StackOptions | None = None, broker: Broker | None = None) -> None:
         self.options = options or StackOptions()
         self._given_broker = broker
-        self._stack = AsyncExitStack()
         self.ledger = Ledger(FALLBACK_TEXT)
         self.whatsapp = FakeWhatsApp(self.options.webhook_secret)
         self.broker: Broker
@@ -88,28 +87,12 @@ class SimulationStack:
         self._alert_cursor = 0
         self.started_at = 0.0
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
-
-    async def _start(self) -> None:
+    async def _start(self, stack: AsyncExitStack) -> None:
         o = self.options
         if self._given_broker is not None:
             self.broker = self._given_broker
         else:
-            self.broker = await self._stack.enter_async_context(choose_broker())
+            self.broker = await stack.enter_async_context(choose_broker())
         base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms)
         self.topology = topology_for(
             self.broker,
@@ -118,9 +101,9 @@ class SimulationStack:
             webhook_retry_delays_ms=o.retry_delays_ms,
         )
         self.connection = await aio_pika.connect_robust(self.broker.url, reconnect_interval=0.5)
-        self._stack.push_async_callback(self.connection.close)
-        await self._stack.enter_async_context(declared(self.connection, self.topology))
-        self.wasender = await self._stack.enter_async_context(
+        stack.push_async_callback(self.connection.close)
+        await stack.enter_async_context(declared(self.connection, self.topology))
+        self.wasender = await stack.enter_async_context(
             FakeWasender(
                 api_key=o.wasender_api_key,
                 port=o.wasender_port,
@@ -128,16 +111,16 @@ class SimulationStack:
                 rate_limit_window_seconds=o.wasender_rate_limit_window_seconds,
             )
         )
-        self.alerts = await self._stack.enter_async_context(AlertReceiver())
+        self.alerts = await stack.enter_async_context(AlertReceiver())
         if o.model == "gemini-fake":
-            self.gemini = await self._stack.enter_async_context(self._fake_gemini())
+            self.gemini = await stack.enter_async_context(self._fake_gemini())
         if o.node_webhook_url:
             self.webhook_url = o.node_webhook_url
         else:
-            self.node = await self._stack.enter_async_context(NodeSimulator(self._node_config()))
+            self.node = await stack.enter_async_context(NodeSimulator(self._node_config()))
             self.webhook_url = self.node.webhook_url
         self.agent = self._agent_process()
-        self._stack.push_async_callback(self.agent.terminate)
+        stack.push_async_callback(self.agent.terminate)
         if o.start_agent:
             await self.agent.start()
         self.started_at = time.monotonic()

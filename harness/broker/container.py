@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
-from typing import Any, Self
+from contextlib import AsyncExitStack
+from typing import Any
 
+from agent_service.lifecycle import Lifecycle
 from harness.broker.base import BrokerError, amqp_url
 from harness.broker.readiness import wait_until_ready
 
@@ -28,7 +29,7 @@ def docker_available() -> bool:
     return True
 
 
-class ContainerBroker:
+class ContainerBroker(Lifecycle):
     kind = "container"
 
     def __init__(self, image: str = IMAGE, *, ready_timeout: float = 60.0) -> None:
@@ -46,11 +47,12 @@ class ContainerBroker:
     def describe(self) -> str:
         return f"testcontainers RabbitMQ ({self.image})"
 
-    async def __aenter__(self) -> Self:
+    async def _start(self, stack: AsyncExitStack) -> None:
         try:
             from testcontainers.rabbitmq import RabbitMqContainer
         except ImportError as exc:
             raise BrokerError("install the 'docker' extra for the container backend") from exc
+        stack.push_async_callback(self._stop)
         try:
             # The constructor already talks to Docker: it raises when no engine answers.
             self._container = RabbitMqContainer(self.image)
@@ -59,20 +61,10 @@ class ContainerBroker:
             port = int(self._container.get_exposed_port(5672))
             self._url = amqp_url(host, port)
             await wait_until_ready(self._url, timeout=self.ready_timeout, log_tail=self._logs)
-        except BaseException as exc:
-            await self._stop()
-            if isinstance(exc, BrokerError | asyncio.CancelledError):
+        except Exception as exc:
+            if isinstance(exc, BrokerError):
                 raise
             raise BrokerError(f"could not start a RabbitMQ container: {exc}") from exc
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stop()
 
     def _logs(self) -> str:
         try:
