@@ -125,6 +125,12 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_arguments(sim)
     sim.set_defaults(func=simulate.main)
 
+    b = sub.add_parser("bench", help="replies/s, latency, memory and recovery figures")
+    from harness.bench import command as bench
+
+    bench.add_arguments(b)
+    b.set_defaults(func=bench.main)
+
     f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
     f.set_defaults(func=_fuzz)
     _fuzz_arguments(f)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
@@ -91,13 +91,17 @@ async def drain(
 
 
 class ReplyCollector:
-    """Consumes a reply queue and groups what arrives by ``originalMessageId``."""
+    """Consumes a reply queue and groups what arrives by ``originalMessageId``; ``arrived``
+    notes when each request's first reply came (``time.monotonic()``), and ``on_first_reply``
+    is called when the very first one does (the bench reads the service's CPU then)."""
 
     def __init__(self, connection: AbstractConnection, queue: str) -> None:
         self._connection = connection
         self._queue = queue
         self.replies: dict[str, list[AgentReply]] = defaultdict(list)
         self.messages: list[AbstractIncomingMessage] = []
+        self.arrived: dict[str, float] = {}
+        self.on_first_reply: Callable[[], object] | None = None
         self._changed = asyncio.Event()
         self._channel: AbstractChannel | None = None
 
@@ -112,10 +116,28 @@ class ReplyCollector:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        now = time.monotonic()
         reply = decode_reply(message.body)
+        if not self.arrived and self.on_first_reply is not None:
+            self.on_first_reply()
+        self.arrived.setdefault(reply.originalMessageId, now)
         self.replies[reply.originalMessageId].append(reply)
         self.messages.append(message)
         self._changed.set()
+
+    def first_replies(self) -> dict[str, tuple[float, AgentReply]]:
+        """Each request's first reply and when it came."""
+        return {i: (t, self.replies[i][0]) for i, t in self.arrived.items()}
+
+    async def wait_for_count(self, count: int, timeout: float) -> None:
+        """Until ``count`` distinct requests have a reply."""
+        await wait_until(
+            lambda: len(self.arrived) >= count,
+            timeout=timeout,
+            what=f"replies to {count} requests",
+            state=lambda: f"{len(self.arrived)} answered",
+            changed=self._changed,
+        )
 
     async def wait_for(self, ids: Iterable[str], timeout: float) -> dict[str, list[AgentReply]]:
         """Wait until every id has at least one reply; raise TimeoutError naming the missing."""

@@ -1,0 +1,237 @@
+"""The bench's measurements: a backlog drained, memory over many requests, broker recoveries.
+
+Each run gets its own queue names on the bench's private node; the agent service runs as its
+own process (scripted model, LOG_LEVEL=WARNING) and this process publishes and collects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractConnection
+
+from agent_service.contract.messages import AgentRequest, TaskType
+from agent_service.contract.topology import Topology, declare, delete
+from harness.agent_process import AgentServiceProcess
+from harness.bench.procstat import cpu_seconds, peak_rss_mib, rss_mib
+from harness.broker.private_node import PrivateNode
+from harness.message_factory import agent_request
+from harness.namespaces import declared, run_prefix
+from harness.queue_tools import ReplyCollector, publish_requests
+from harness.report import percentile
+
+
+@dataclass
+class BacklogRun:
+    """N requests queued before the service starts; timed from the first reply to the last."""
+
+    name: str
+    concurrent_tasks: int
+    model_latency: str
+    requests: int
+    seconds: float = 0.0
+    replies_per_second: float = 0.0
+    # agentMetadata.processingTime: the service's own time per request (agent and model calls).
+    processing_mean: float = 0.0
+    processing_p95: float = 0.0
+    # From publish to reply: with the backlog published before the service starts, this is
+    # mostly the wait in the queue (and the service's start); not a per-request latency.
+    publish_to_reply_mean: float = 0.0
+    publish_to_reply_p95: float = 0.0
+    service_cpu_ms_per_reply: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    model: str = "scripted"  # or "gemini-fake": the production model path
+
+
+@dataclass
+class MemoryRun:
+    requests: int
+    settings: dict[str, str] = field(default_factory=dict)  # beyond the service's defaults
+    rss_mib_at_start: float = 0.0
+    rss_mib_after: dict[int, float] = field(default_factory=dict)  # requests answered → MiB
+    peak_rss_mib: float = 0.0
+
+
+@dataclass
+class RecoveryRun:
+    """A broker restart (or kill -9 and start) while the service consumes."""
+
+    how: str
+    broker_seconds: float = 0.0  # the restart() call, or kill() + start()
+    first_reply_from_call: float = 0.0
+    first_reply_from_ready: float = 0.0
+
+
+def _pid(service: AgentServiceProcess) -> int:
+    if service.pid is None:
+        raise RuntimeError("the agent service is not running")
+    return service.pid
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def make_requests(n: int) -> list[AgentRequest]:
+    """The four task types in turn, each request from its own phone number."""
+    types = list(TaskType)
+    return [agent_request(types[i % len(types)], phone=f"+2567{i:08d}") for i in range(n)]
+
+
+def agent_service(
+    url: str,
+    topology: Topology,
+    tasks: int,
+    latency: str,
+    log_dir: Path,
+    name: str,
+    **settings: Any,
+) -> AgentServiceProcess:
+    """The service as a child process (not started: ``async with`` it); ``settings`` by name."""
+    log_path = log_dir / f"{name.replace(' ', '-')}-{tasks}.log"
+    return AgentServiceProcess(
+        url,
+        topology,
+        log_path=log_path,
+        concurrent_tasks=tasks,
+        scripted_latency=latency,
+        log_level="WARNING",
+        **settings,
+    )
+
+
+@contextlib.asynccontextmanager
+async def declared_for_restarts(url: str, topology: Topology) -> AsyncIterator[Topology]:
+    """Declare on a connection of its own; delete afterwards on a new one (the broker may have
+    restarted in between, taking the first connection with it)."""
+    async with await aio_pika.connect(url, timeout=10) as connection:
+        await declare(await connection.channel(), topology)
+    try:
+        yield topology
+    finally:
+        with contextlib.suppress(Exception):
+            async with await aio_pika.connect(url, timeout=10) as connection:
+                await delete(await connection.channel(), topology)
+
+
+async def backlog_run(
+    node: PrivateNode,
+    connection: AbstractConnection,
+    run: BacklogRun,
+    log_dir: Path,
+    **settings: Any,
+) -> BacklogRun:
+    topology = Topology().renamed(run_prefix())
+    async with declared(connection, topology):
+        requests = make_requests(run.requests)
+        channel = await connection.channel(publisher_confirms=True)
+        await publish_requests(channel, topology, requests)
+        published = {r.messageId: r.timestamp / 1000 for r in requests}
+        await channel.close()
+        service = agent_service(
+            node.url,
+            topology,
+            run.concurrent_tasks,
+            run.model_latency,
+            log_dir,
+            run.name,
+            **settings,
+        )
+        cpu_at_first: list[float] = []
+        async with ReplyCollector(connection, topology.webhook_queue) as replies:
+            # The first replies may arrive before the service reports ready.
+            replies.on_first_reply = lambda: cpu_at_first.append(cpu_seconds(_pid(service)))
+            async with service:
+                await replies.wait_for_count(run.requests, timeout=60 + run.requests * 2.0)
+                cpu_at_last = cpu_seconds(_pid(service))
+    return summarize(run, replies, published, cpu_at_last - cpu_at_first[0])
+
+
+def summarize(
+    run: BacklogRun, replies: ReplyCollector, published: dict[str, float], cpu: float
+) -> BacklogRun:
+    first = replies.first_replies()
+    arrivals = sorted(t for t, _ in first.values())
+    run.seconds = arrivals[-1] - arrivals[0]
+    run.replies_per_second = (len(arrivals) - 1) / run.seconds if run.seconds else 0.0
+    processing = [r.agentMetadata.processingTime for _, r in first.values()]
+    run.processing_mean = _mean(processing)
+    run.processing_p95 = percentile(processing, 95) or 0.0
+    # Wall clock on both sides (a request's timestamp is set just before it is published).
+    offset = time.time() - time.monotonic()
+    waited = [t + offset - published[i] for i, (t, _) in first.items()]
+    run.publish_to_reply_mean = _mean(waited)
+    run.publish_to_reply_p95 = percentile(waited, 95) or 0.0
+    run.service_cpu_ms_per_reply = 1000 * cpu / max(1, len(arrivals) - 1)
+    for _, reply in first.values():
+        run.statuses[reply.status.value] = run.statuses.get(reply.status.value, 0) + 1
+    return run
+
+
+async def memory_run(
+    node: PrivateNode, connection: AbstractConnection, total: int, log_dir: Path, **settings: Any
+) -> MemoryRun:
+    """RSS of an idle, ready service, then after every 1,000 requests (latency 0)."""
+    result = MemoryRun(total, {k: str(v) for k, v in settings.items()})
+    topology = Topology().renamed(run_prefix())
+    async with (
+        declared(connection, topology),
+        ReplyCollector(connection, topology.webhook_queue) as replies,
+        agent_service(node.url, topology, 5, "0", log_dir, "memory", **settings) as service,
+    ):
+        pid = _pid(service)
+        result.rss_mib_at_start = rss_mib(pid)
+        channel = await connection.channel(publisher_confirms=True)
+        step = min(1000, total)
+        for done in range(step, total + 1, step):
+            await publish_requests(channel, topology, make_requests(step))
+            await replies.wait_for_count(done, timeout=60 + step * 2.0)
+            result.rss_mib_after[done] = rss_mib(pid)
+        result.peak_rss_mib = peak_rss_mib(pid)
+        await channel.close()
+    return result
+
+
+async def _first_reply(url: str, topology: Topology, timeout: float = 60.0) -> float:
+    """Publish one request on a new connection; the monotonic time its reply arrived."""
+    connection = await aio_pika.connect(url, timeout=10)
+    async with connection, ReplyCollector(connection, topology.webhook_queue) as replies:
+        channel = await connection.channel(publisher_confirms=True)
+        request = make_requests(1)[0]
+        await publish_requests(channel, topology, [request], retry_for=10.0)
+        await replies.wait_for_count(1, timeout)
+        return replies.arrived[request.messageId]
+
+
+async def recovery_runs(node: PrivateNode, rounds: int, log_dir: Path) -> list[RecoveryRun]:
+    """Restart the broker (then kill -9 and start it) under a consuming service, ``rounds``
+    times each, and time the first reply to a request published once the node answers."""
+    topology = Topology().renamed(run_prefix())
+    results = []
+    async with (
+        declared_for_restarts(node.url, topology),
+        agent_service(node.url, topology, 5, "0", log_dir, "recovery"),
+    ):
+        await _first_reply(node.url, topology)  # the service consumes before the fault
+        for how in ["restart"] * rounds + ["kill -9 + start"] * rounds:
+            run = RecoveryRun(how)
+            called = time.monotonic()
+            if how == "restart":
+                await node.restart()
+            else:
+                await node.kill()
+                await node.start()
+            ready = time.monotonic()
+            first = await _first_reply(node.url, topology)
+            run.broker_seconds = ready - called
+            run.first_reply_from_call = first - called
+            run.first_reply_from_ready = first - ready
+            results.append(run)
+    return results
