@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import aiohttp
-
-from harness.report import Report, build_report, render, tools_from_metrics
+from harness.report import Report, render
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
 from harness.stack import MODELS, SimulationStack, StackOptions
 
@@ -46,14 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
 
 
-async def _tools(stack: SimulationStack) -> dict[str, float]:
-    url = f"http://127.0.0.1:{stack.agent.health_port}/metrics"
-    with contextlib.suppress(aiohttp.ClientError, OSError):
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
-            return tools_from_metrics(await response.text())
-    return {}
-
-
 async def run(args: argparse.Namespace, out: object = print) -> Report:
     scenario = SCENARIOS[args.scenario]
     options = StackOptions(
@@ -80,17 +69,7 @@ async def run(args: argparse.Namespace, out: object = print) -> Report:
         )
         await fault
         await stack.wait_all(deadline)
-        duration = time.monotonic() - began
-        await asyncio.sleep(1.0)  # a late duplicate still counts
-        stack.collect()
-        report = build_report(
-            scenario.name,
-            stack.ledger,
-            duration=duration,
-            depths=await stack.depths(),
-            tools=await _tools(stack),
-            broker=stack.broker.describe(),
-        )
+        report = await stack.final_report(scenario.name, time.monotonic() - began)
     return report
 
 

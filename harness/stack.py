@@ -38,8 +38,11 @@ from harness.broker import Broker, choose_broker
 from harness.ledger import Entry, Ledger, Outcome
 from harness.namespaces import declared, topology_for
 from harness.queue_tools import queue_depth
+from harness.report import Report, build_report, tools_from_metrics
 from harness.waiting import WaitTimeout, wait_until
 
+# How long a run's report waits after the last outcome, so a late duplicate send is counted.
+LATE_DUPLICATE_GRACE = 1.0
 # Retry waits short enough for a run to finish in seconds; TTLs stay at production values.
 DEMO_RETRY_DELAYS_MS = (1_000, 2_000, 4_000)
 
@@ -236,6 +239,28 @@ class SimulationStack(Lifecycle):
                 timeout=max(0.0, deadline - time.monotonic()),
                 what="every outcome",
             )
+
+    async def tools_used(self) -> dict[str, float]:
+        """Tool calls by tool, from the agent service's /metrics (empty if it cannot say)."""
+        url = f"http://127.0.0.1:{self.agent.health_port}/metrics"
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                return tools_from_metrics(await response.text())
+        return {}
+
+    async def final_report(self, scenario: str, duration: float) -> Report:
+        """The run's report once its messages have had their chance: a late duplicate within
+        a second after the last outcome is still seen and counted."""
+        await asyncio.sleep(LATE_DUPLICATE_GRACE)
+        self.collect()
+        return build_report(
+            scenario,
+            self.ledger,
+            duration=duration,
+            depths=await self.depths(),
+            tools=await self.tools_used(),
+            broker=self.broker.describe(),
+        )
 
     async def depths(self) -> dict[str, int]:
         t = self.topology

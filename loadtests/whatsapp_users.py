@@ -8,9 +8,9 @@ alert of a parked reply). A reply is a success; the fallback text, a parked mess
 outcome within ``--answer-timeout`` are failures. Then the contact thinks for 0.5 to 2 s.
 
 The system under test is a whole SimulationStack that the profile runs itself, in a stack
-service process (see _common.py for why not in Locust's process): started when Locust starts
-in headless mode (so its boot does not eat into --run-time), otherwise when a test starts;
-stopped, with the harness's run report printed, when the test stops.
+service process (harness/load/stack_service.py says why not in Locust's process): started when
+Locust starts in headless mode (so its boot does not eat into --run-time), otherwise when a test
+starts; stopped, with the harness's run report printed, when the test stops.
 
     locust -f loadtests/ --headless -u 5 -r 5 -t 30s
     locust -f loadtests/                 # web UI on http://127.0.0.1:8089
@@ -26,13 +26,14 @@ import time
 from http.client import HTTPException
 from typing import Any
 
-from _common import NotAnswered, StackClient, StackProcess, StackServiceError, StackSettings
+from _stack_client import NotAnswered, StackClient, StackProcess
 from gevent.lock import BoundedSemaphore
 from locust import User, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from harness.scenarios.conversation import TASKS, TEXTS, contact_phone
+from harness.load.protocol import StackServiceError, StackSettings, add_locust_arguments
+from harness.scenarios.conversation import DEMO_ORDER_OWNERS, TASKS, TEXTS, contact_phone
 
 logger = logging.getLogger("whatsapp_users")
 _phones = itertools.count()
@@ -48,65 +49,14 @@ class _Stack:
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
-    defaults = StackSettings()
-    parser.add_argument(
-        "--model-latency",
-        default=defaults.model_latency,
-        env_var="LOCUST_MODEL_LATENCY",
-        help="scripted model latency: SECONDS, uniform:LOW:HIGH or lognormal:MEAN:SIGMA "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
-        "--model-failure-rate",
-        type=float,
-        default=defaults.model_failure_rate,
-        env_var="LOCUST_MODEL_FAILURE_RATE",
-        help="share of model calls that fail (default %(default)s)",
-    )
-    parser.add_argument(
-        "--concurrent-tasks",
-        type=int,
-        default=defaults.concurrent_tasks,
-        env_var="LOCUST_CONCURRENT_TASKS",
-        help="the agent service's CONCURRENT_TASKS (default %(default)s)",
-    )
-    parser.add_argument(
-        "--answer-timeout",
-        type=float,
-        default=defaults.answer_timeout,
-        env_var="LOCUST_ANSWER_TIMEOUT",
-        help="seconds a contact waits before its message counts as missing (default %(default)s)",
-    )
-    parser.add_argument(
-        "--stack-start-timeout",
-        type=float,
-        default=defaults.start_timeout,
-        env_var="LOCUST_STACK_START_TIMEOUT",
-        include_in_web_ui=False,
-        help="seconds the stack may take to start (default %(default)s)",
-    )
-    parser.add_argument(
-        "--stack-max-seconds",
-        type=float,
-        default=defaults.max_seconds,
-        env_var="LOCUST_STACK_MAX_SECONDS",
-        include_in_web_ui=False,
-        help="the stack stops after this long whatever happens (default %(default)s)",
-    )
+    add_locust_arguments(parser)
 
 
 def _settings(environment: Environment) -> StackSettings:
-    o = environment.parsed_options
-    if o is None:
+    options = environment.parsed_options
+    if options is None:
         return StackSettings()
-    return StackSettings(
-        model_latency=o.model_latency,
-        model_failure_rate=o.model_failure_rate,
-        concurrent_tasks=o.concurrent_tasks,
-        answer_timeout=o.answer_timeout,
-        start_timeout=o.stack_start_timeout,
-        max_seconds=o.stack_max_seconds,
-    )
+    return StackSettings.from_namespace(options, prefix="stack_")
 
 
 def _start_stack(environment: Environment) -> None:
@@ -189,7 +139,7 @@ class WhatsAppContact(User):
     @task
     def send_message(self) -> None:
         task_type = random.choice(TASKS)
-        text = random.choice(TEXTS[task_type])
+        text = random.choice(TEXTS[task_type]).format(order=DEMO_ORDER_OWNERS.get(self.phone, 1042))
         began = time.perf_counter()
         exception: Exception | None = None
         response_time = 0.0

@@ -1,0 +1,1 @@
+"""Load profiles: the stack service the Locust profile drives (its protocol and its process)."""
