@@ -1,7 +1,7 @@
 """Faults FakeGemini can inject, and the rules that decide which request gets one.
 
 Two kinds, by where they strike. A `TransportFault` stands for the network and Google's front
-end: it acts before the key and the request are checked, and describes an `Outcome` the server
+end: it acts before the key and the request are checked, and describes an `FaultEffect` the server
 carries out (an error status, a hang, a cut connection, a broken body). An `AnswerFault` stands
 for the model misbehaving on a valid request: it rewrites the answer the scripted policy chose
 (no candidates, a SAFETY stop, a call to a tool that does not exist). Both are frozen values, so
@@ -78,7 +78,7 @@ class Raw:
     body: bytes
 
 
-Outcome = Delay | Respond | Hold | Drop | Cut | Raw
+FaultEffect = Delay | Respond | Hold | Drop | Cut | Raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class TransportFault(Fault):
     __slots__ = ()
 
     @abstractmethod
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         """What the server should do for a request this fault hits."""
 
 
@@ -138,7 +138,7 @@ class SlowResponse(TransportFault):
     latency: Latency
     name: ClassVar[str] = "latency"
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Delay(self.latency.sample(rng))
 
 
@@ -154,7 +154,7 @@ class ErrorResponse(TransportFault):
         if self.code not in ERROR_CODES:
             raise ValueError(f"error code must be one of {ERROR_CODES} (429: rate_limited)")
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Respond(self.code, ApiError(self.code, self.message).body())
 
 
@@ -169,7 +169,7 @@ class RateLimited(TransportFault):
         if self.retry_delay < 0:
             raise ValueError("retry_delay must be >= 0")
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Respond(429, rate_limited(self.retry_delay).body())
 
 
@@ -180,7 +180,7 @@ class Hang(TransportFault):
     seconds: float = 3600.0
     name: ClassVar[str] = "hang"
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Hold(self.seconds)
 
 
@@ -190,7 +190,7 @@ class DropConnection(TransportFault):
 
     name: ClassVar[str] = "drop_connection"
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Drop()
 
 
@@ -201,7 +201,7 @@ class DropMidResponse(TransportFault):
     sent_bytes: int = 48
     name: ClassVar[str] = "drop_mid_response"
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         part = {"text": "This answer is cut off in the middle of a sentence, because the"}
         body = json.dumps({"candidates": [candidate([part])]}, indent=2).encode()
         sent = max(1, min(self.sent_bytes, len(body) - 1))
@@ -214,7 +214,7 @@ class MalformedJson(TransportFault):
 
     name: ClassVar[str] = "malformed_json"
 
-    def outcome(self, rng: random.Random) -> Outcome:
+    def outcome(self, rng: random.Random) -> FaultEffect:
         return Raw(200, b'{"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel')
 
 

@@ -26,9 +26,9 @@ from fakes.wasender_faults import (
     DropConnection,
     Fault,
     InvalidNumber,
-    Latency,
     RateLimited,
     ServerError,
+    SlowResponse,
     SoftFailure,
     Timeout,
 )
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Fault name -> (class, its parameters with their JSON types).
 FAULTS: dict[str, tuple[type[Fault], dict[str, type]]] = {
-    "latency": (Latency, {"seconds": float}),
+    "latency": (SlowResponse, {"seconds": float}),
     "server_error": (ServerError, {"status": int}),
     "rate_limited": (RateLimited, {"retry_after": int}),
     "timeout": (Timeout, {"seconds": float}),

@@ -1,8 +1,8 @@
 """Faults FakeWasender can inject, and the rules that decide which request gets one.
 
-A fault only describes what should happen (an `Outcome`); the server carries it out. That keeps
+A fault only describes what should happen (an `FaultEffect`); the server carries it out. That keeps
 each fault a small frozen value that is easy to build from the control API and to compare in
-tests. Several matching rules stack in injection order: a `Latency` delays, then the next rule
+tests. Several matching rules stack in injection order: a `SlowResponse` delays, then the next rule
 may still answer with an error.
 """
 
@@ -59,7 +59,7 @@ class Hold:
     seconds: float
 
 
-Outcome = Delay | Respond | Drop | Hold
+FaultEffect = Delay | Respond | Drop | Hold
 
 
 class Fault(ABC):
@@ -69,7 +69,7 @@ class Fault(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         """What the server should do for a request this fault hits."""
 
     def params(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class Fault(ABC):
 
 
 @dataclass(frozen=True, slots=True)
-class Latency(Fault):
+class SlowResponse(Fault):
     """Slow answers: delay by `seconds`, then answer normally."""
 
     seconds: float
@@ -90,7 +90,7 @@ class Latency(Fault):
         if self.seconds < 0:
             raise ValueError("latency seconds must be >= 0")
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Delay(self.seconds)
 
 
@@ -105,7 +105,7 @@ class ServerError(Fault):
         if self.status not in (500, 502, 503, 504):
             raise ValueError("server_error status must be 500, 502, 503 or 504")
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Respond(self.status, {"success": False, "message": "Server Error"})
 
 
@@ -120,7 +120,7 @@ class RateLimited(Fault):
         if self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Respond(429, rate_limited_body(self.retry_after))
 
 
@@ -131,7 +131,7 @@ class Timeout(Fault):
     seconds: float = 3600.0
     name: ClassVar[str] = "timeout"
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Hold(self.seconds)
 
 
@@ -141,7 +141,7 @@ class DropConnection(Fault):
 
     name: ClassVar[str] = "drop_connection"
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Drop()
 
 
@@ -151,7 +151,7 @@ class InvalidNumber(Fault):
 
     name: ClassVar[str] = "invalid_number"
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Respond(INVALID_NUMBER_STATUS, invalid_number_body())
 
 
@@ -167,7 +167,7 @@ class SoftFailure(Fault):
         if not 200 <= self.status <= 299:
             raise ValueError("soft_failure status must be a 2xx")
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> FaultEffect:
         return Respond(self.status, {"success": False, "message": self.message})
 
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from fakes.phones import to_digits as digits_of
 
 
-class Outcome(StrEnum):
+class MessageOutcome(StrEnum):
     REPLY = "reply"
     FALLBACK = "fallback"
     PARKED = "parked"
@@ -31,7 +31,7 @@ class Entry:
     text: str
     task: str
     sent_at: float
-    outcome: Outcome | None = None
+    outcome: MessageOutcome | None = None
     outcome_at: float | None = None
     reply_text: str | None = None
 
@@ -68,7 +68,11 @@ class Ledger:
             self.duplicates.append((digits_of(to), text))
             return
         entry = waiting.pop(0)
-        outcome = Outcome.FALLBACK if text.strip() == self.fallback_text.strip() else Outcome.REPLY
+        outcome = (
+            MessageOutcome.FALLBACK
+            if text.strip() == self.fallback_text.strip()
+            else MessageOutcome.REPLY
+        )
         self._settle(entry, outcome, at, text)
 
     def on_alert(self, whatsapp_id: str | None, at: float) -> None:
@@ -77,9 +81,9 @@ class Ledger:
             self.unmatched_alerts.append(whatsapp_id or "?")
             return
         self._waiting[entry.phone].remove(entry)
-        self._settle(entry, Outcome.PARKED, at, None)
+        self._settle(entry, MessageOutcome.PARKED, at, None)
 
-    def _settle(self, entry: Entry, outcome: Outcome, at: float, text: str | None) -> None:
+    def _settle(self, entry: Entry, outcome: MessageOutcome, at: float, text: str | None) -> None:
         entry.outcome, entry.outcome_at, entry.reply_text = outcome, at, text
 
     def is_waiting(self, entry: Entry) -> bool:
@@ -89,5 +93,5 @@ class Ledger:
     def pending(self) -> int:
         return sum(1 for e in self.entries if e.outcome is None)
 
-    def outcome_of(self, entry: Entry) -> Outcome:
-        return entry.outcome or Outcome.MISSING
+    def outcome_of(self, entry: Entry) -> MessageOutcome:
+        return entry.outcome or MessageOutcome.MISSING

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.ledger import Entry, Ledger, Outcome
+from harness.ledger import Entry, Ledger, MessageOutcome
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -30,7 +30,7 @@ def _latencies(entries: list[Entry]) -> dict[str, float | None]:
 
 
 @dataclass
-class Report:
+class RunReport:
     scenario: str
     messages: int
     outcomes: dict[str, int]
@@ -62,7 +62,7 @@ def build_report(
     depths: dict[str, int],
     tools: dict[str, float],
     broker: str,
-) -> Report:
+) -> RunReport:
     outcomes = Counter(ledger.outcome_of(e).value for e in ledger.entries)
     by_task: dict[str, list[Entry]] = defaultdict(list)
     for entry in ledger.entries:
@@ -75,12 +75,12 @@ def build_report(
         }
         for task, entries in sorted(by_task.items())
     }
-    settled = len(ledger.entries) - outcomes.get(Outcome.MISSING.value, 0)
-    return Report(
+    settled = len(ledger.entries) - outcomes.get(MessageOutcome.MISSING.value, 0)
+    return RunReport(
         scenario=scenario,
         messages=len(ledger.entries),
-        outcomes={o.value: outcomes.get(o.value, 0) for o in Outcome},
-        lost=outcomes.get(Outcome.MISSING.value, 0),
+        outcomes={o.value: outcomes.get(o.value, 0) for o in MessageOutcome},
+        lost=outcomes.get(MessageOutcome.MISSING.value, 0),
         duplicated=len(ledger.duplicates),
         latency_seconds=_latencies(ledger.entries),
         per_task=per_task,
@@ -97,7 +97,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
-def render(report: Report) -> str:
+def render(report: RunReport) -> str:
     r = report
     lat = r.latency_seconds
     lines = [

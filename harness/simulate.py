@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness.report import Report, render
+from harness.report import RunReport, render
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
 from harness.stack import MODELS, SimulationStack, StackOptions
 
@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
 
 
-async def run(args: argparse.Namespace, out: object = print) -> Report:
+async def run(args: argparse.Namespace, out: object = print) -> RunReport:
     scenario = SCENARIOS[args.scenario]
     options = StackOptions(
         model=args.model,

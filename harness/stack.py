@@ -35,10 +35,10 @@ from fakes.wasender import FakeWasender
 from fakes.whatsapp import FakeWhatsApp
 from harness.agent_process import AgentServiceProcess
 from harness.broker import Broker, choose_broker
-from harness.ledger import Entry, Ledger, Outcome
+from harness.ledger import Entry, Ledger, MessageOutcome
 from harness.namespaces import declared, topology_for
 from harness.queue_tools import queue_depth
-from harness.report import Report, build_report, tools_from_metrics
+from harness.report import RunReport, build_report, tools_from_metrics
 from harness.waiting import WaitTimeout, wait_until
 
 # How long a run's report waits after the last outcome, so a late duplicate send is counted.
@@ -223,7 +223,7 @@ class SimulationStack(Lifecycle):
         self.collect()
         return self.ledger.pending == 0 if entry is None else entry.outcome is not None
 
-    async def wait_outcome(self, entry: Entry, timeout: float) -> Outcome:
+    async def wait_outcome(self, entry: Entry, timeout: float) -> MessageOutcome:
         """The message's outcome once it has one; MISSING if none came within ``timeout``."""
         with contextlib.suppress(WaitTimeout):
             await wait_until(
@@ -248,7 +248,7 @@ class SimulationStack(Lifecycle):
                 return tools_from_metrics(await response.text())
         return {}
 
-    async def final_report(self, scenario: str, duration: float) -> Report:
+    async def final_report(self, scenario: str, duration: float) -> RunReport:
         """The run's report once its messages have had their chance: a late duplicate within
         a second after the last outcome is still seen and counted."""
         await asyncio.sleep(LATE_DUPLICATE_GRACE)

@@ -6,7 +6,7 @@ parking and admin alerts; fallbacks for dead agent requests; the spec's Node met
 
 from fakes.node_simulator.metrics import Alert, NodeMetrics
 from fakes.node_simulator.simulator import NodeSimulator, NodeSimulatorConfig
-from fakes.node_simulator.store import Outcome, StoredMessage
+from fakes.node_simulator.store import RequestOutcome, StoredMessage
 from fakes.node_simulator.task_router import route_task
 from fakes.node_simulator.webhook import country_code
 
@@ -15,7 +15,7 @@ __all__ = [
     "NodeMetrics",
     "NodeSimulator",
     "NodeSimulatorConfig",
-    "Outcome",
+    "RequestOutcome",
     "StoredMessage",
     "country_code",
     "route_task",

@@ -29,7 +29,7 @@ from agent_service.lifecycle import Lifecycle
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
 from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer
-from fakes.node_simulator.store import Outcome, OutcomeLedger, Store, StoredMessage
+from fakes.node_simulator.store import OutcomeLedger, RequestOutcome, Store, StoredMessage
 from fakes.node_simulator.wasender_client import WasenderClient
 from fakes.node_simulator.webhook import Intake, WebhookServer
 from fakes.phones import to_e164
@@ -261,7 +261,7 @@ class NodeSimulator(Lifecycle):
         """The contact's stored conversation, oldest first."""
         return self._require_store().history(to_e164(phone))
 
-    def outcomes(self) -> dict[str, Outcome]:
+    def outcomes(self) -> dict[str, RequestOutcome]:
         """request id -> 'reply' | 'fallback' | 'parked', for every request settled so far."""
         return self._require_store().outcomes()
 

@@ -18,7 +18,7 @@ from typing import Literal
 from fakes.webhooks import InboundMessage
 
 Role = Literal["user", "assistant"]
-Outcome = Literal["reply", "fallback", "parked"]
+RequestOutcome = Literal["reply", "fallback", "parked"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -155,13 +155,13 @@ class Store:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def outcome_of(self, request_id: str) -> Outcome | None:
+    def outcome_of(self, request_id: str) -> RequestOutcome | None:
         row = self._db.execute(
             "SELECT outcome FROM outcomes WHERE request_id = ?", (request_id,)
         ).fetchone()
         return None if row is None else row[0]
 
-    def record_outcome(self, request_id: str, outcome: Outcome) -> bool:
+    def record_outcome(self, request_id: str, outcome: RequestOutcome) -> bool:
         """Record the final outcome; False (and no change) when one is already recorded."""
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO outcomes (request_id, outcome, at) VALUES (?, ?, ?)",
@@ -169,7 +169,7 @@ class Store:
         )
         return cursor.rowcount == 1
 
-    def outcomes(self) -> dict[str, Outcome]:
+    def outcomes(self) -> dict[str, RequestOutcome]:
         rows = self._db.execute("SELECT request_id, outcome FROM outcomes ORDER BY at").fetchall()
         return {r[0]: r[1] for r in rows}
 
@@ -210,6 +210,6 @@ class OutcomeLedger:
         """The holder gave up without an outcome; the broker will deliver the message again."""
         self._claims.pop(request_id, None)
 
-    def finish(self, request_id: str, outcome: Outcome) -> None:
+    def finish(self, request_id: str, outcome: RequestOutcome) -> None:
         self._store.record_outcome(request_id, outcome)
         self._claims.pop(request_id, None)

@@ -4,7 +4,7 @@ A scenario is a conversation mix (several contacts, all four task types, history
 plus, for the fault scenarios, something that goes wrong while it runs.
 """
 
-from harness.scenarios.conversation import Turn, conversation_plan, run_conversations
+from harness.scenarios.conversation import PlannedMessage, conversation_plan, run_conversations
 from harness.scenarios.faults import SCENARIOS, Scenario
 
-__all__ = ["SCENARIOS", "Scenario", "Turn", "conversation_plan", "run_conversations"]
+__all__ = ["SCENARIOS", "PlannedMessage", "Scenario", "conversation_plan", "run_conversations"]

@@ -36,7 +36,7 @@ TASKS = list(TEXTS)
 
 
 @dataclass(frozen=True)
-class Turn:
+class PlannedMessage:
     phone: str
     text: str
     task: str
@@ -59,22 +59,22 @@ DEMO_ORDER_OWNERS: dict[str, int] = {
 }
 
 
-def conversation_plan(messages: int, contacts: int, seed: int = 7) -> list[list[Turn]]:
+def conversation_plan(messages: int, contacts: int, seed: int = 7) -> list[list[PlannedMessage]]:
     """``messages`` turns spread over ``contacts`` conversations, every task type used."""
     rng = random.Random(seed)
     contacts = max(1, min(contacts, messages))
-    plans: list[list[Turn]] = [[] for _ in range(contacts)]
+    plans: list[list[PlannedMessage]] = [[] for _ in range(contacts)]
     for n in range(messages):
         task = TASKS[n % len(TASKS)] if n < len(TASKS) else rng.choice(TASKS)
         phone = contact_phone(n % contacts)
         text = rng.choice(TEXTS[task]).format(order=DEMO_ORDER_OWNERS.get(phone, 1042))
-        plans[n % contacts].append(Turn(phone, text, task))
+        plans[n % contacts].append(PlannedMessage(phone, text, task))
     return plans
 
 
 async def run_conversations(
     stack: SimulationStack,
-    plans: list[list[Turn]],
+    plans: list[list[PlannedMessage]],
     *,
     answer_timeout: float = 60.0,
     think_time: float = 0.05,
@@ -84,7 +84,7 @@ async def run_conversations(
     """Each contact sends its next message once the previous one has an outcome."""
     rng = random.Random(seed)
 
-    async def chain(turns: list[Turn]) -> None:
+    async def chain(turns: list[PlannedMessage]) -> None:
         for i, turn in enumerate(turns):
             duplicate = bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
             entry = await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicate)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from harness.broker import Broker, PrivateNode
-from harness.ledger import Outcome
+from harness.ledger import MessageOutcome
 from harness.report import build_report
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
 from harness.stack import SimulationStack
@@ -48,4 +48,4 @@ async def test_scenario_loses_and_duplicates_nothing(
     )
     assert report.messages == 24
     assert (report.lost, report.duplicated) == (0, 0), report.outcomes
-    assert report.outcomes[Outcome.PARKED.value] == 0
+    assert report.outcomes[MessageOutcome.PARKED.value] == 0

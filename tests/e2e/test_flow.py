@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent_service.contract import decode_request
 from agent_service.contract.messages import FALLBACK_TEXT, ReplyStatus
 from fakes.wasender_faults import ServerError
-from harness.ledger import Outcome
+from harness.ledger import MessageOutcome
 from harness.queue_tools import drain, queue_depths
 from harness.stack import SimulationStack
 from harness.waiting import wait_until
@@ -98,7 +98,7 @@ async def test_the_spec_flow_from_webhook_to_whatsapp(make_stack: StackFactory) 
     assert queued[0].message_id == request.messageId
     # 3-5. The agent answers; the reply goes through wb_queue and out through Wasender.
     await stack.agent.start()
-    assert await stack.wait_outcome(entry, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
     sent = stack.wasender.sends_to(PHONE)
     assert len(sent) == 1 and "1042" in (sent[0].text or "")
     assert stack.node is not None
@@ -110,7 +110,7 @@ async def test_wasender_5xx_then_recovery(make_stack: StackFactory) -> None:
     stack.wasender.inject(ServerError(503), times=2)
     entry = await stack.say(PHONE, "Do you have a phone charger in stock?", "search")
     assert entry is not None
-    assert await stack.wait_outcome(entry, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
     statuses = [a.status for a in stack.wasender.attempts]
     assert statuses == [503, 503, 200]
     assert stack.ledger.duplicates == []
@@ -126,8 +126,8 @@ async def test_429_waits_retry_after(make_stack: StackFactory) -> None:
     # Both wait on ag_queue, so the agent answers them together: the second send is refused
     # (429, retry_after 1 s) and goes through only if the Node side waits that long.
     await stack.agent.start()
-    assert await stack.wait_outcome(john, 30) is Outcome.REPLY
-    assert await stack.wait_outcome(jane, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(john, 30) is MessageOutcome.REPLY
+    assert await stack.wait_outcome(jane, 30) is MessageOutcome.REPLY
     assert [a.status for a in stack.wasender.attempts] == [200, 429, 200]
     assert stack.ledger.duplicates == []
 
@@ -137,7 +137,7 @@ async def test_an_invalid_number_is_parked_with_an_alert(make_stack: StackFactor
     stack.wasender.mark_invalid(PHONE)
     entry = await stack.say(PHONE, "Where is my order 1043?", "order")
     assert entry is not None
-    assert await stack.wait_outcome(entry, 30) is Outcome.PARKED
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.PARKED
     assert [a.whatsapp_message_id for a in stack.alerts.alerts] == [entry.whatsapp_id]
     assert len(stack.wasender.attempts) == 1, "a permanent error is not retried"
     assert (await stack.depths())["parking"] == 1
@@ -147,7 +147,7 @@ async def test_agent_down_longer_than_the_ttl_gives_the_fallback(make_stack: Sta
     stack = await make_stack(**FAST, agent_ttl_ms=500, start_agent=False)
     entry = await stack.say(PHONE, "Can I book an appointment tomorrow?", "appointment")
     assert entry is not None
-    assert await stack.wait_outcome(entry, 30) is Outcome.FALLBACK
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.FALLBACK
     assert stack.wasender.sends_to(PHONE)[0].text == FALLBACK_TEXT
     # When the agent comes back there is nothing left to answer twice. ag_queue is first in,
     # first out: by the time the agent has answered a later message, it has taken anything
@@ -155,7 +155,7 @@ async def test_agent_down_longer_than_the_ttl_gives_the_fallback(make_stack: Sta
     await stack.agent.start()
     later = await stack.say(OTHER, "Hello!", "conversation")
     assert later is not None
-    assert await stack.wait_outcome(later, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(later, 30) is MessageOutcome.REPLY
     await wait_settled(stack)
     assert (await agent_metrics(stack))["agent_messages_consumed_total"] == 1, "the later one"
     stack.collect()
@@ -181,7 +181,7 @@ async def test_a_malformed_request_gets_the_fallback_and_the_service_goes_on(
     assert [s.text for s in stack.wasender.sends_to("+256700000001")] == [FALLBACK_TEXT]
     entry = await stack.say(PHONE, "Hello!", "conversation")
     assert entry is not None
-    assert await stack.wait_outcome(entry, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
 
 
 async def test_a_duplicated_webhook_event_is_answered_once(make_stack: StackFactory) -> None:
@@ -190,7 +190,7 @@ async def test_a_duplicated_webhook_event_is_answered_once(make_stack: StackFact
     assert entry is not None and stack.node is not None
     # Both webhooks were answered after the broker confirmed what they published.
     assert stack.node.metrics.value("node_published_ag_queue_total") == 1
-    assert await stack.wait_outcome(entry, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
     await wait_settled(stack)
     stack.collect()
     assert len(stack.wasender.sends) == 1 and stack.ledger.duplicates == []
@@ -200,10 +200,10 @@ async def test_the_conversation_history_reaches_the_agent(make_stack: StackFacto
     stack = await make_stack(**FAST)
     first = await stack.say(PHONE, "Do you sell blue umbrellas?", "search")
     assert first is not None
-    assert await stack.wait_outcome(first, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(first, 30) is MessageOutcome.REPLY
     second = await stack.say(PHONE, "Thanks, that helps!", "conversation")
     assert second is not None
-    assert await stack.wait_outcome(second, 30) is Outcome.REPLY
+    assert await stack.wait_outcome(second, 30) is MessageOutcome.REPLY
     assert second.reply_text is not None and "blue umbrellas" in second.reply_text
 
 
@@ -215,5 +215,5 @@ async def test_a_simulated_run_loses_and_duplicates_nothing(make_stack: StackFac
     await run_conversations(stack, conversation_plan(40, 8))
     await stack.wait_all(time.monotonic() + 30)
     outcomes = {stack.ledger.outcome_of(e) for e in stack.ledger.entries}
-    assert outcomes == {Outcome.REPLY}
+    assert outcomes == {MessageOutcome.REPLY}
     assert len(stack.ledger.entries) == 40 and stack.ledger.duplicates == []

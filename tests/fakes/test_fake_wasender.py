@@ -17,13 +17,13 @@ from fakes import (
     FakeWasender,
     Fault,
     InvalidNumber,
-    Latency,
     RateLimited,
     ServerError,
+    SlowResponse,
     SoftFailure,
     Timeout,
 )
-from fakes.wasender_faults import Outcome
+from fakes.wasender_faults import FaultEffect
 
 pytestmark = pytest.mark.unit
 
@@ -251,7 +251,7 @@ async def test_mark_invalid_always_answers_not_on_whatsapp(
 async def test_latency_delays_then_answers_and_faults_stack(
     http: aiohttp.ClientSession, wasender: FakeWasender
 ) -> None:
-    wasender.inject(Latency(0.2), times=1)
+    wasender.inject(SlowResponse(0.2), times=1)
     wasender.inject(SoftFailure(), times=1)
     started = time.monotonic()
     reply = await send(http, wasender, text())
@@ -302,7 +302,7 @@ async def test_a_crashing_handler_fails_the_test_on_exit(http: aiohttp.ClientSes
     class Boom(Fault):
         name = "boom"
 
-        def outcome(self) -> Outcome:
+        def outcome(self) -> FaultEffect:
             raise RuntimeError("bug in a fault")
 
     with pytest.raises(FakeServerError, match="bug in a fault"):

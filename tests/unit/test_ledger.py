@@ -2,15 +2,15 @@
 
 For each outcome kind there is a test that the ledger reports it when it happens and one that it
 does not when it did not happen: an oracle that cannot say "no" proves nothing. The sections
-follow ``Outcome`` (reply, fallback, parked, missing), then duplicates, withdrawn messages and
-unmatched alerts; a new outcome kind gets its own pair of tests in a new section.
+follow ``MessageOutcome`` (reply, fallback, parked, missing), then duplicates, withdrawn
+messages and unmatched alerts; a new outcome kind gets its own pair of tests in a new section.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from harness.ledger import Entry, Ledger, Outcome
+from harness.ledger import Entry, Ledger, MessageOutcome
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +55,7 @@ def test_a_new_message_is_counted_and_waits(ledger: Ledger) -> None:
 def test_a_send_to_the_contact_is_its_reply(ledger: Ledger) -> None:
     entry = say(ledger)
     send(ledger, ANN, "Your order has shipped.", entry, after=0.25)
-    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert ledger.outcome_of(entry) is MessageOutcome.REPLY
     assert entry.reply_text == "Your order has shipped."
     assert entry.latency == pytest.approx(0.25)
     assert not ledger.is_waiting(entry)
@@ -66,28 +66,34 @@ def test_the_contact_can_be_written_as_a_jid_or_digits(ledger: Ledger) -> None:
     first, second = say(ledger, n=1), say(ledger, n=2)
     send(ledger, "256703722777@s.whatsapp.net", "one", first)
     send(ledger, "256703722777", "two", second)
-    assert [ledger.outcome_of(e) for e in (first, second)] == [Outcome.REPLY, Outcome.REPLY]
+    assert [ledger.outcome_of(e) for e in (first, second)] == [
+        MessageOutcome.REPLY,
+        MessageOutcome.REPLY,
+    ]
     assert ledger.duplicates == []
 
 
 def test_no_send_is_no_reply(ledger: Ledger) -> None:
     entry = say(ledger)
-    assert ledger.outcome_of(entry) is not Outcome.REPLY
+    assert ledger.outcome_of(entry) is not MessageOutcome.REPLY
     assert entry.reply_text is None and entry.latency is None
 
 
 def test_a_send_to_another_contact_is_not_this_ones_reply(ledger: Ledger) -> None:
     ann, bob = say(ledger, ANN), say(ledger, BOB)
     send(ledger, BOB, "Hello Bob", bob)
-    assert ledger.outcome_of(bob) is Outcome.REPLY
-    assert ledger.outcome_of(ann) is Outcome.MISSING
+    assert ledger.outcome_of(bob) is MessageOutcome.REPLY
+    assert ledger.outcome_of(ann) is MessageOutcome.MISSING
 
 
 def test_sends_to_one_contact_answer_its_messages_oldest_first(ledger: Ledger) -> None:
     # Today's rule (module docstring); exact per-message attribution will replace it.
     first, second = say(ledger, n=1), say(ledger, n=2)
     send(ledger, ANN, "answer A", first)
-    assert (ledger.outcome_of(first), ledger.outcome_of(second)) == (Outcome.REPLY, Outcome.MISSING)
+    assert (ledger.outcome_of(first), ledger.outcome_of(second)) == (
+        MessageOutcome.REPLY,
+        MessageOutcome.MISSING,
+    )
     send(ledger, ANN, "answer B", second)
     assert (first.reply_text, second.reply_text) == ("answer A", "answer B")
 
@@ -98,7 +104,7 @@ def test_sends_to_one_contact_answer_its_messages_oldest_first(ledger: Ledger) -
 def test_the_fallback_text_is_a_fallback_not_a_reply(ledger: Ledger) -> None:
     entry = say(ledger)
     send(ledger, ANN, f"  {FALLBACK}\n", entry)  # whitespace around it does not matter
-    assert ledger.outcome_of(entry) is Outcome.FALLBACK
+    assert ledger.outcome_of(entry) is MessageOutcome.FALLBACK
     assert entry.reply_text == f"  {FALLBACK}\n"
 
 
@@ -108,7 +114,7 @@ def test_the_fallback_text_is_a_fallback_not_a_reply(ledger: Ledger) -> None:
 def test_any_other_text_is_not_a_fallback(ledger: Ledger, text: str) -> None:
     entry = say(ledger)
     send(ledger, ANN, text, entry)
-    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert ledger.outcome_of(entry) is MessageOutcome.REPLY
 
 
 # -- parked ----------------------------------------------------------------------------------
@@ -117,7 +123,7 @@ def test_any_other_text_is_not_a_fallback(ledger: Ledger, text: str) -> None:
 def test_an_alert_naming_the_message_parks_it(ledger: Ledger) -> None:
     entry = say(ledger)
     alert(ledger, entry, after=2.0)
-    assert ledger.outcome_of(entry) is Outcome.PARKED
+    assert ledger.outcome_of(entry) is MessageOutcome.PARKED
     assert entry.latency == pytest.approx(2.0)
     assert entry.reply_text is None
     assert ledger.pending == 0 and ledger.unmatched_alerts == []
@@ -127,7 +133,7 @@ def test_a_parked_message_takes_no_reply_a_later_send_is_a_duplicate(ledger: Led
     entry = say(ledger)
     alert(ledger, entry)
     send(ledger, ANN, "late answer", entry)
-    assert ledger.outcome_of(entry) is Outcome.PARKED
+    assert ledger.outcome_of(entry) is MessageOutcome.PARKED
     assert ledger.duplicates == [("256703722777", "late answer")]
 
 
@@ -135,18 +141,18 @@ def test_without_an_alert_nothing_is_parked(ledger: Ledger) -> None:
     answered, unanswered = say(ledger, ANN), say(ledger, BOB)
     send(ledger, ANN, "hello", answered)
     outcomes = {ledger.outcome_of(e) for e in ledger.entries}
-    assert Outcome.PARKED not in outcomes
-    assert ledger.outcome_of(unanswered) is Outcome.MISSING
+    assert MessageOutcome.PARKED not in outcomes
+    assert ledger.outcome_of(unanswered) is MessageOutcome.MISSING
 
 
 def test_an_alert_about_another_message_parks_nothing_here(ledger: Ledger) -> None:
     ann, bob = say(ledger, ANN), say(ledger, BOB)
     alert(ledger, bob)
-    assert ledger.outcome_of(ann) is Outcome.MISSING
-    assert ledger.outcome_of(bob) is Outcome.PARKED
+    assert ledger.outcome_of(ann) is MessageOutcome.MISSING
+    assert ledger.outcome_of(bob) is MessageOutcome.PARKED
     # Ann's message is still waiting: her reply is still attributed to it.
     send(ledger, ANN, "hello Ann", ann)
-    assert ledger.outcome_of(ann) is Outcome.REPLY
+    assert ledger.outcome_of(ann) is MessageOutcome.REPLY
 
 
 # -- missing ---------------------------------------------------------------------------------
@@ -154,18 +160,20 @@ def test_an_alert_about_another_message_parks_nothing_here(ledger: Ledger) -> No
 
 def test_a_message_nothing_happened_to_is_missing(ledger: Ledger) -> None:
     entry = say(ledger)
-    assert ledger.outcome_of(entry) is Outcome.MISSING
+    assert ledger.outcome_of(entry) is MessageOutcome.MISSING
     assert entry.outcome is None  # missing is the verdict on no outcome, not an outcome set
     assert ledger.pending == 1
 
 
-@pytest.mark.parametrize("outcome", [Outcome.REPLY, Outcome.FALLBACK, Outcome.PARKED])
-def test_a_message_with_any_outcome_is_not_missing(ledger: Ledger, outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    "outcome", [MessageOutcome.REPLY, MessageOutcome.FALLBACK, MessageOutcome.PARKED]
+)
+def test_a_message_with_any_outcome_is_not_missing(ledger: Ledger, outcome: MessageOutcome) -> None:
     entry = say(ledger)
-    if outcome is Outcome.PARKED:
+    if outcome is MessageOutcome.PARKED:
         alert(ledger, entry)
     else:
-        send(ledger, ANN, FALLBACK if outcome is Outcome.FALLBACK else "hi", entry)
+        send(ledger, ANN, FALLBACK if outcome is MessageOutcome.FALLBACK else "hi", entry)
     assert ledger.outcome_of(entry) is outcome
     assert ledger.pending == 0
 
@@ -179,7 +187,7 @@ def test_a_second_send_for_one_message_is_a_duplicate(ledger: Ledger) -> None:
     send(ledger, "256703722777@s.whatsapp.net", "second answer", entry)
     assert ledger.duplicates == [("256703722777", "second answer")]
     # The message keeps its first outcome: a duplicate is reported, it does not overwrite.
-    assert (ledger.outcome_of(entry), entry.reply_text) == (Outcome.REPLY, "first answer")
+    assert (ledger.outcome_of(entry), entry.reply_text) == (MessageOutcome.REPLY, "first answer")
 
 
 def test_a_send_to_a_contact_who_wrote_nothing_is_a_duplicate(ledger: Ledger) -> None:
@@ -192,7 +200,7 @@ def test_a_fallback_after_the_reply_is_a_duplicate(ledger: Ledger) -> None:
     entry = say(ledger)
     send(ledger, ANN, "the real answer", entry)
     send(ledger, ANN, FALLBACK, entry)
-    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert ledger.outcome_of(entry) is MessageOutcome.REPLY
     assert ledger.duplicates == [("256703722777", FALLBACK)]
 
 
@@ -203,9 +211,9 @@ def test_one_send_per_message_is_no_duplicate(ledger: Ledger) -> None:
     send(ledger, ANN, "two", a2)
     assert ledger.duplicates == []
     assert [ledger.outcome_of(e) for e in (a1, a2, b1)] == [
-        Outcome.REPLY,
-        Outcome.REPLY,
-        Outcome.FALLBACK,
+        MessageOutcome.REPLY,
+        MessageOutcome.REPLY,
+        MessageOutcome.FALLBACK,
     ]
 
 
@@ -218,7 +226,7 @@ def test_a_withdrawn_message_is_not_counted(ledger: Ledger) -> None:
     assert ledger.entries == [kept]
     assert ledger.pending == 1
     send(ledger, ANN, "answer", kept)
-    assert ledger.outcome_of(kept) is Outcome.REPLY
+    assert ledger.outcome_of(kept) is MessageOutcome.REPLY
     send(ledger, ANN, "an answer to the refused one")
     assert ledger.duplicates == [("256703722777", "an answer to the refused one")]
 
@@ -234,7 +242,7 @@ def test_a_message_not_withdrawn_stays_counted(ledger: Ledger) -> None:
     first, second = say(ledger, ANN, 1), say(ledger, ANN, 2)
     ledger.withdraw(first)
     assert ledger.entries == [second]
-    assert ledger.outcome_of(second) is Outcome.MISSING
+    assert ledger.outcome_of(second) is MessageOutcome.MISSING
 
 
 # -- unmatched alerts ------------------------------------------------------------------------
@@ -245,7 +253,7 @@ def test_an_alert_for_an_unknown_message_is_unmatched(ledger: Ledger) -> None:
     ledger.on_alert("WA-NOBODY", 1.0)
     ledger.on_alert(None, 1.0)
     assert ledger.unmatched_alerts == ["WA-NOBODY", "?"]
-    assert ledger.outcome_of(entry) is Outcome.MISSING
+    assert ledger.outcome_of(entry) is MessageOutcome.MISSING
 
 
 def test_an_alert_for_an_answered_message_is_unmatched(ledger: Ledger) -> None:
@@ -254,7 +262,7 @@ def test_an_alert_for_an_answered_message_is_unmatched(ledger: Ledger) -> None:
     alert(ledger, entry)
     alert(ledger, entry)
     assert ledger.unmatched_alerts == [entry.whatsapp_id, entry.whatsapp_id]
-    assert ledger.outcome_of(entry) is Outcome.REPLY
+    assert ledger.outcome_of(entry) is MessageOutcome.REPLY
 
 
 def test_alerts_that_park_a_waiting_message_are_not_unmatched(ledger: Ledger) -> None:

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from harness.ledger import Entry, Ledger, Outcome
-from harness.report import Report, build_report, percentile, render, tools_from_metrics
+from harness.ledger import Entry, Ledger, MessageOutcome
+from harness.report import RunReport, build_report, percentile, render, tools_from_metrics
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +58,7 @@ class Run:
         duration: float = 10.0,
         depths: dict[str, int] | None = None,
         tools: dict[str, float] | None = None,
-    ) -> Report:
+    ) -> RunReport:
         return build_report(
             "happy",
             self.ledger,
@@ -99,13 +99,13 @@ def test_each_outcome_is_counted_and_every_kind_is_listed() -> None:
     report = run.report()
     assert report.messages == 5
     assert report.outcomes == {"reply": 2, "fallback": 1, "parked": 1, "missing": 1}
-    assert list(report.outcomes) == [o.value for o in Outcome]
+    assert list(report.outcomes) == [o.value for o in MessageOutcome]
 
 
 def test_an_empty_run_lists_every_kind_at_zero() -> None:
     report = Run().report()
     assert report.messages == 0
-    assert report.outcomes == {o.value: 0 for o in Outcome}
+    assert report.outcomes == {o.value: 0 for o in MessageOutcome}
     assert (report.lost, report.duplicated, report.throughput_per_second) == (0, 0, 0.0)
     assert all(v is None for v in report.latency_seconds.values())
 
