@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
+from urllib.parse import urlsplit
 
 from agent_service.settings import Settings, SettingsError, load_settings
 
@@ -32,9 +34,26 @@ def main() -> int:
         print(f"agent-service: cannot start: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"agent-service: cannot start: {exc}", file=sys.stderr)
+        print(f"agent-service: cannot start: {_explain(exc, settings)}", file=sys.stderr)
         return 3
     return 0
+
+
+def _explain(exc: OSError, settings: Settings) -> str:
+    """The start-up error in the words of the setting to fix. A TLS failure comes wrapped
+    (aiormq's connection error around ssl's), and its raw text blames a 'self-signed
+    certificate in certificate chain' when the broker's CA is simply not the one trusted."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(cause, ssl.SSLCertVerificationError):
+        return str(exc)
+    where = urlsplit(settings.amqp_url())
+    return (
+        f"the broker at {where.hostname}:{where.port or 5671} presented a TLS certificate this"
+        f" service does not trust ({cause.verify_message}); set RABBITMQ_CA_FILE to the CA that"
+        " signed it, and use a host in RABBITMQ_URL/RABBITMQ_HOST that the certificate names"
+    )
 
 
 if __name__ == "__main__":

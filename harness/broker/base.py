@@ -55,10 +55,16 @@ class ControllableBroker(Broker, Protocol):
 
 
 def amqp_url(
-    host: str, port: int, user: str = "guest", password: str = "guest", vhost: str = "/"
+    host: str,
+    port: int,
+    user: str = "guest",
+    password: str = "guest",
+    vhost: str = "/",
+    *,
+    scheme: str = "amqp",
 ) -> str:
     credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"amqp://{credentials}@{host}:{port}/{quote(vhost, safe='')}"
+    return f"{scheme}://{credentials}@{host}:{port}/{quote(vhost, safe='')}"
 
 
 def redact(url: str) -> str:

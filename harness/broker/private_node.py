@@ -20,11 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from harness.broker.base import BrokerError, amqp_url
 from harness.broker.readiness import wait_until_ready
 from harness.waiting import WaitTimeout, wait_until
+
+if TYPE_CHECKING:  # only a node with TLS needs ``cryptography`` (the test extra)
+    from harness.broker.tls import TlsFiles
 
 RABBITMQ_BIN_DIR = Path(os.environ.get("HARNESS_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 _PR_SET_PDEATHSIG = 1
@@ -84,7 +87,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 class PrivateNode:
-    """A RabbitMQ node owned by the harness. Use ``async with PrivateNode() as node:``."""
+    """A RabbitMQ node owned by the harness. Use ``async with PrivateNode() as node:``.
+
+    With ``tls=``, it also serves those files on a TLS listener (``tls_port``, ``tls_url``).
+    """
 
     kind = "private"
 
@@ -95,6 +101,7 @@ class PrivateNode:
         name: str | None = None,
         boot_timeout: float = 60.0,
         extra_config: str = "",
+        tls: TlsFiles | None = None,
     ) -> None:
         self._own_folder = folder is None
         self.folder = Path(folder or tempfile.mkdtemp(prefix="harness-rabbit-"))
@@ -104,6 +111,8 @@ class PrivateNode:
         self.dist_port = node_port()
         self.boot_timeout = boot_timeout
         self._extra_config = extra_config
+        self.tls = tls
+        self.tls_port = node_port() if tls else None
         self._process: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
         self.start_seconds: float | None = None
@@ -113,8 +122,17 @@ class PrivateNode:
     def url(self) -> str:
         return amqp_url("127.0.0.1", self.port)
 
+    @property
+    def tls_url(self) -> str:
+        """The ``amqps://`` URL; its host ``localhost`` is a name in the test certificates."""
+        if self.tls_port is None:
+            raise BrokerError(f"{self.name} has no TLS listener: start it with tls=TlsFiles(...)")
+        return amqp_url("localhost", self.tls_port, scheme="amqps")
+
     def describe(self) -> str:
-        return f"private rabbitmq-server node {self.name} on 127.0.0.1:{self.port} ({self.folder})"
+        tls = f", TLS on {self.tls_port}" if self.tls_port else ""
+        where = f"127.0.0.1:{self.port}{tls}"
+        return f"private rabbitmq-server node {self.name} on {where} ({self.folder})"
 
     @property
     def pid(self) -> int | None:
@@ -158,7 +176,9 @@ class PrivateNode:
             f"cluster_name = {self.cluster_name}\n"
             "disk_free_limit.absolute = 50MB\n"
             "log.console = false\n"
-            "log.file.level = info\n" + self._extra_config
+            "log.file.level = info\n"
+            + (self.tls.rabbitmq_config(self.tls_port) if self.tls and self.tls_port else "")
+            + self._extra_config
         )
         (self.folder / "advanced.config").write_text("[].\n")
         (self.folder / "rabbitmq-env.conf").write_text("")
@@ -198,7 +218,7 @@ class PrivateNode:
             return
         if self.start_seconds is None:
             # First start: a taken port means another program; say so rather than boot into it.
-            for port in (self.port, self.dist_port):
+            for port in self._ports():
                 if not _port_is_free(port):
                     raise BrokerError(f"port {port} of {self.name} is taken by another process")
         else:
@@ -225,6 +245,8 @@ class PrivateNode:
                 alive=self.is_running,
                 expect_cluster_name=self.cluster_name,
             )
+            if self.tls is not None:
+                await self._wait_tls_ready(self.tls)
         except BaseException:
             await self.kill()
             raise
@@ -233,11 +255,27 @@ class PrivateNode:
             raise BrokerError(f"{self.name} reported BOOT FAILED\n{self.log_tail()}")
         self.start_seconds = time.monotonic() - began
 
+    async def _wait_tls_ready(self, tls: TlsFiles) -> None:
+        # Erlang reads the certificate and key at the first TLS handshake, not at boot: a
+        # broken key file boots fine and then resets every TLS connection. Only the chain is
+        # checked here, not the name: tests give a node a certificate for another host.
+        await wait_until_ready(
+            self.tls_url,
+            timeout=10.0,
+            log_tail=lambda: f"(booted, but no TLS handshake with {tls})\n{self.log_tail()}",
+            alive=self.is_running,
+            expect_cluster_name=self.cluster_name,
+            ssl_context=tls.client_context(check_hostname=False),
+        )
+
+    def _ports(self) -> tuple[int, ...]:
+        return (self.port, self.dist_port, *([self.tls_port] if self.tls_port else []))
+
     async def _wait_ports_free(self, timeout: float) -> None:
         # Best effort: RabbitMQ binds with SO_REUSEADDR and usually gets the port anyway.
         with contextlib.suppress(WaitTimeout):
             await wait_until(
-                lambda: _port_is_free(self.port) and _port_is_free(self.dist_port),
+                lambda: all(_port_is_free(port) for port in self._ports()),
                 timeout=timeout,
                 what="the node's ports free",
                 interval=0.2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,12 +16,15 @@ from harness.broker.base import BrokerError, redact
 from harness.waiting import WaitTimeout, wait_until
 
 
-async def handshake(url: str, timeout: float = 2.0) -> dict[str, Any]:
-    """One full AMQP handshake; returns the server properties (cluster_name, version...)."""
+async def handshake(
+    url: str, timeout: float = 2.0, ssl_context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
+    """One full AMQP handshake; returns the server properties (cluster_name, version...).
+    An ``amqps://`` URL is a TLS handshake first, with ``ssl_context`` if given."""
     # A bare TCP probe first: aiormq logs every refused connect as an error, which would bury
     # the node's own log under noise while it boots.
     await _tcp_probe(url, timeout)
-    connection = await asyncio.wait_for(aiormq.connect(url), timeout)
+    connection = await asyncio.wait_for(aiormq.connect(url, context=ssl_context), timeout)
     try:
         return dict(connection.server_properties or {})
     finally:
@@ -34,6 +38,7 @@ async def wait_until_ready(
     log_tail: Callable[[], str] = lambda: "",
     alive: Callable[[], bool] = lambda: True,
     expect_cluster_name: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
     """Retry the handshake until it succeeds or ``timeout`` passes.
 
@@ -48,7 +53,7 @@ async def wait_until_ready(
             raise BrokerError(f"broker process exited before it was ready\n{log_tail()}")
         try:
             left = deadline - time.monotonic()
-            seen["props"] = await handshake(url, timeout=min(2.0, max(0.1, left)))
+            seen["props"] = await handshake(url, min(2.0, max(0.1, left)), ssl_context)
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             seen["error"] = exc
             return False
