@@ -104,7 +104,11 @@ class PrivateNode:
         tls: TlsFiles | None = None,
     ) -> None:
         self._own_folder = folder is None
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="harness-rabbit-"))
+        # Named now, made on entering: a node that is built and never entered (the broker
+        # chooser's candidates) leaves no empty folder behind.
+        self.folder = Path(
+            folder or Path(tempfile.gettempdir()) / f"harness-rabbit-{secrets.token_hex(6)}"
+        )
         self.name = name or f"harness-{os.getpid()}-{secrets.token_hex(3)}@localhost"
         self.cluster_name = f"harness-{secrets.token_hex(4)}"
         self.port = node_port()
@@ -166,6 +170,7 @@ class PrivateNode:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def _prepare_folder(self) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in ("mnesia", "log"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         cookie = self.folder / ".erlang.cookie"
