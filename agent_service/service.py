@@ -32,11 +32,10 @@ def build_engine(settings: Settings, stack: AsyncExitStack) -> Engine:
     """The ADK agent engine with the model the settings name (fails fast without a key).
     Its database and runners are closed when ``stack`` closes."""
     from agent_service.agent import AgentEngine, build_model, open_demo_database
-    from agent_service.agent.options import ScriptedModelOptions, parse_latency
+    from agent_service.agent.options import ScriptedModelOptions
 
     options = ScriptedModelOptions(
-        latency=parse_latency(settings.scripted_latency),
-        failure_rate=settings.scripted_failure_rate,
+        latency=settings.scripted_latency, failure_rate=settings.scripted_failure_rate
     )
     model = build_model(settings.agent_model, options)
     database = open_demo_database(str(settings.agent_db_path) if settings.agent_db_path else None)

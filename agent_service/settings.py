@@ -6,10 +6,7 @@ naming the variable (``load_settings``).
 
 from __future__ import annotations
 
-import math
-import os
 import ssl
-import tempfile
 from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import quote, unquote, urlsplit
@@ -24,12 +21,17 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent_service.agent.options import ModelConfigError, parse_latency
+from agent_service.agent.options import DEFAULT_MODEL, Latency
 from agent_service.contract.topology import Topology
+from agent_service.settings_values import (
+    MAX_DELAY_SECONDS,
+    LatencySpec,
+    Seconds,
+    default_state_dir,
+    ms,
+)
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
-# RabbitMQ holds x-message-ttl in 32 bits of milliseconds: a wait queue cannot wait longer.
-MAX_DELAY_SECONDS = (2**32 - 1) / 1000
 
 
 class SettingsError(ValueError):
@@ -110,12 +112,12 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         validation_alias=_env("RETRY_BACKOFF_MULTIPLIER", "BACKOFF_MULTIPLIER"),
     )
-    retry_delays_list: str | None = Field(
+    retry_delays_list: Seconds | None = Field(
         None,
         validation_alias="RETRY_DELAYS",
         description="Seconds, comma-separated; overrides RETRY_DELAY and the multiplier",
     )
-    webhook_retry_delays: str | None = Field(
+    webhook_retry_delays: Seconds | None = Field(
         None,
         validation_alias="WEBHOOK_RETRY_DELAYS",
         description="Seconds, comma-separated: the Node side's wait queues (default: as ours)",
@@ -155,13 +157,15 @@ class Settings(BaseSettings):
 
     # --- The agent -----------------------------------------------------------------------
     agent_model: str = Field(
-        "gemini-2.5-flash",
+        DEFAULT_MODEL,
         min_length=1,
         validation_alias="AGENT_MODEL",
         description="A Gemini model name, or 'scripted' (offline, deterministic)",
     )
-    scripted_latency: str = Field(
-        "0", validation_alias="SCRIPTED_LATENCY", description="e.g. 0, 1.0, uniform:0.5:1.5"
+    scripted_latency: LatencySpec = Field(
+        default_factory=Latency,
+        validation_alias="SCRIPTED_LATENCY",
+        description="e.g. 0, 1.0, uniform:0.5:1.5, lognormal:1.0:0.3",
     )
     scripted_failure_rate: float = Field(0.0, ge=0, le=1, validation_alias="SCRIPTED_FAILURE_RATE")
     agent_db_path: Path | None = Field(
@@ -188,15 +192,6 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("scripted_latency")
-    @classmethod
-    def _latency(cls, value: str) -> str:
-        try:
-            parse_latency(value)
-        except ModelConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -237,20 +232,13 @@ class Settings(BaseSettings):
     def retry_delays(self) -> tuple[float, ...]:
         """Seconds to wait before retry 1, 2, ... (30, 60, 120 by default)."""
         if self.retry_delays_list is not None:
-            listed = _seconds_list(self.retry_delays_list)
+            listed = self.retry_delays_list
             return tuple(listed[min(i, len(listed) - 1)] for i in range(self.max_retries))
         delays, delay = [], self.retry_delay
         for _ in range(self.max_retries):
             delays.append(delay)
             delay *= self.retry_backoff_multiplier  # inf past the largest float, not an error
         return tuple(delays)
-
-    @field_validator("webhook_retry_delays", "retry_delays_list")
-    @classmethod
-    def _delays(cls, value: str | None) -> str | None:
-        if value is not None:
-            _seconds_list(value)
-        return value
 
     def _check_credentials(self) -> None:
         if self.rabbitmq_allow_default_credentials:
@@ -270,10 +258,10 @@ class Settings(BaseSettings):
         return self.state_dir / "deliveries.sqlite3"
 
     def topology(self) -> Topology:
-        delays_ms = tuple(_ms(d) for d in self.retry_delays())
+        delays_ms = tuple(ms(d) for d in self.retry_delays())
         webhook_ms = delays_ms
         if self.webhook_retry_delays is not None:
-            webhook_ms = tuple(_ms(d) for d in _seconds_list(self.webhook_retry_delays))
+            webhook_ms = tuple(ms(d) for d in self.webhook_retry_delays)
         return Topology(
             agent_queue=self.agent_queue,
             webhook_queue=self.webhook_queue,
@@ -287,40 +275,8 @@ class Settings(BaseSettings):
         )
 
 
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
-
-
-def _seconds_list(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError("expected seconds separated by commas, e.g. 30,60,120") from None
-    if not values:
-        # Found in a review: "" and "," crashed with an IndexError.
-        raise ValueError("expected at least one delay in seconds, e.g. 30,60,120")
-    for value in values:
-        # A queue TTL is whole milliseconds from 1 to 2^32-1: 0.0001 s would be a TTL of 0.
-        if not (math.isfinite(value) and 0.001 <= value <= MAX_DELAY_SECONDS):
-            raise ValueError(
-                f"every delay must be from 0.001 to {MAX_DELAY_SECONDS:g} seconds, not {value:g}"
-            )
-    return values
-
-
-def default_state_dir() -> Path:
-    """``$XDG_STATE_HOME/wa-agent``, else ``~/.local/state/wa-agent``; the temp folder if there
-    is no home (a container without one)."""
-    base = os.environ.get("XDG_STATE_HOME", "").strip()
-    if base:
-        return Path(base) / "wa-agent"
-    home = Path.home() if os.environ.get("HOME") else None
-    if home is not None:
-        return home / ".local" / "state" / "wa-agent"
-    return Path(tempfile.gettempdir()) / f"wa-agent-{os.getuid()}"
-
-
-def _env_name(field: str) -> str:
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (its first name, if it has several)."""
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
     if isinstance(alias, str):
@@ -343,4 +299,4 @@ def _problem(loc: tuple[int | str, ...], message: str) -> str:
     message = message.removeprefix("Value error, ")
     if not loc:  # a rule across several settings: the message names them itself
         return message
-    return f"{_env_name(str(loc[0]))}: {message}"
+    return f"{env_name(str(loc[0]))}: {message}"

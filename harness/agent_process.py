@@ -14,48 +14,80 @@ from typing import Any, Self
 
 import aiohttp
 
+from agent_service.agent.options import Latency
 from agent_service.contract.topology import Topology
-from agent_service.settings import Settings, load_settings
+from agent_service.settings import Settings, env_name, load_settings
+from agent_service.settings_values import seconds_text
 from harness.broker.private_node import free_port
 from harness.waiting import WaitTimeout, wait_until
 
+# What the harness never passes on from its own environment: a Gemini model is tried against
+# the fake only, never with a real key or Vertex AI.
+_MODEL_ENV = {
+    "GOOGLE_API_KEY": "",
+    "GEMINI_API_KEY": "",
+    "GOOGLE_GENAI_USE_VERTEXAI": "false",
+    "GOOGLE_GEMINI_BASE_URL": "",
+}
 
-def service_env(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str, str]:
-    """The environment variables that point the service at ``topology`` on a broker."""
-    env = {
-        "RABBITMQ_URL": amqp_url,
-        "AGENT_QUEUE": topology.agent_queue,
-        "WEBHOOK_QUEUE": topology.webhook_queue,
-        "DLX_AGENT": topology.dlx_agent,
-        "DLX_WEBHOOK": topology.dlx_webhook,
-        "MESSAGE_TTL": str(topology.agent_ttl_ms),
-        "WEBHOOK_MESSAGE_TTL": str(topology.webhook_ttl_ms),
-        "AGENT_MODEL": "scripted",
+
+def service_fields(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str, Any]:
+    """The service's settings, by field name and as typed values, that point it at
+    ``topology`` on a broker; ``overrides`` (field names too) win."""
+    fields: dict[str, Any] = {
+        "rabbitmq_url": amqp_url,
+        "agent_queue": topology.agent_queue,
+        "webhook_queue": topology.webhook_queue,
+        "dlx_agent": topology.dlx_agent,
+        "dlx_webhook": topology.dlx_webhook,
+        "agent_message_ttl": topology.agent_ttl_ms,
+        "webhook_message_ttl": topology.webhook_ttl_ms,
+        "max_retries": len(topology.agent_retry_delays_ms),
+        "retry_delays_list": tuple(ms / 1000 for ms in topology.agent_retry_delays_ms),
+        "webhook_retry_delays": tuple(ms / 1000 for ms in topology.webhook_retry_delays_ms),
+        "agent_model": "scripted",
         # The harness's brokers are test brokers (a compose service, a container): guest/guest
         # is what they have.
-        "RABBITMQ_ALLOW_DEFAULT_CREDENTIALS": "true",
-        # A Gemini model is tried against the fake only: never a real key or Vertex AI.
-        "GOOGLE_API_KEY": "",
-        "GEMINI_API_KEY": "",
-        "GOOGLE_GENAI_USE_VERTEXAI": "false",
-        "GOOGLE_GEMINI_BASE_URL": "",
-        "HEALTH_PORT": "-1",
-        "LOG_LEVEL": "WARNING",
+        "rabbitmq_allow_default_credentials": True,
+        "health_port": -1,
+        "log_level": "WARNING",
     }
-    env["MAX_RETRIES"] = str(len(topology.agent_retry_delays_ms))
-    env["RETRY_DELAYS"] = _seconds(topology.agent_retry_delays_ms)
-    env["WEBHOOK_RETRY_DELAYS"] = _seconds(topology.webhook_retry_delays_ms)
-    env |= {key.upper(): str(value) for key, value in overrides.items()}
-    return env
+    return {**fields, **{_field_of(k): v for k, v in overrides.items()}}
 
 
-def _seconds(delays_ms: tuple[int, ...]) -> str:
-    return ",".join(str(ms / 1000) for ms in delays_ms)
+def _field_of(key: str) -> str:
+    """A settings field by its name or by its variable's name in any case (``agent_state_dir``
+    is ``state_dir``); any other key is kept as it is (an environment variable of its own)."""
+    if key in Settings.model_fields:
+        return key
+    by_env = {env_name(name).lower(): name for name in Settings.model_fields}
+    return by_env.get(key.lower(), key)
 
 
 def service_settings(amqp_url: str, topology: Topology, **overrides: Any) -> Settings:
-    """Settings for an in-process service; keyword values win over the environment."""
-    return load_settings(**service_env(amqp_url, topology, **overrides))
+    """Settings for an in-process service, built from typed values (no text in between)."""
+    values = service_fields(amqp_url, topology, **overrides)
+    unknown = sorted(k for k in values if k not in Settings.model_fields)
+    if unknown:
+        raise TypeError(f"not settings of the agent service: {', '.join(unknown)}")
+    return load_settings(**values)
+
+
+def service_env(amqp_url: str, topology: Topology, **overrides: Any) -> dict[str, str]:
+    """The same settings as environment variables, for the service as its own process. A key
+    that is no settings field (``google_api_key``) becomes a variable of its own name."""
+    values = service_fields(amqp_url, topology, **overrides)
+    return {**_MODEL_ENV, **{env_name(k): _env_text(v) for k, v in values.items()}}
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return seconds_text(value)
+    if isinstance(value, Latency):
+        return value.spec()
+    return str(value)
 
 
 class AgentServiceProcess:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent_service.agent.database import BusinessDatabase, open_demo_database
     from agent_service.agent.engine import AgentEngine
-    from agent_service.agent.model_config import DEFAULT_MODEL, build_model
+    from agent_service.agent.model_config import build_model
     from agent_service.agent.options import (
+        DEFAULT_MODEL,
         Latency,
         ModelConfigError,
         ScriptedModelOptions,
@@ -27,7 +28,7 @@ _HOMES = {
     "BusinessDatabase": "database",
     "open_demo_database": "database",
     "AgentEngine": "engine",
-    "DEFAULT_MODEL": "model_config",
+    "DEFAULT_MODEL": "options",
     "build_model": "model_config",
     "Latency": "options",
     "ModelConfigError": "options",

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 
 from google.adk.models import BaseLlm
 
-from agent_service.agent.options import ModelConfigError, ScriptedModelOptions
+from agent_service.agent.options import DEFAULT_MODEL, ModelConfigError, ScriptedModelOptions
 from agent_service.agent.scripted_model import SCRIPTED_MODEL_NAME, ScriptedModel
 
-DEFAULT_MODEL = "gemini-2.5-flash"
 _API_KEY_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 

@@ -8,6 +8,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The production model (AGENT_MODEL's default), named once.
+DEFAULT_MODEL = "gemini-2.5-flash"
+
 
 class ModelConfigError(ValueError):
     """The model configuration cannot work; the message says what to set."""
@@ -44,6 +47,14 @@ class Latency:
     @classmethod
     def lognormal(cls, mean: float, sigma: float) -> Latency:
         return cls("lognormal", mean, sigma)
+
+    def spec(self) -> str:
+        """The text ``parse_latency`` reads back into this latency (SCRIPTED_LATENCY)."""
+        if self.kind == "uniform":
+            return f"uniform:{self.mean - self.spread:g}:{self.mean + self.spread:g}"
+        if self.kind == "lognormal":
+            return f"lognormal:{self.mean:g}:{self.spread:g}"
+        return f"{self.mean:g}"
 
     def sample(self, rng: random.Random) -> float:
         if self.kind == "uniform":
