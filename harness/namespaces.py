@@ -37,3 +37,23 @@ async def declared(connection: AbstractConnection, topology: Topology) -> AsyncI
         await cleanup.close()
         if not channel.is_closed:
             await channel.close()
+
+
+@contextlib.asynccontextmanager
+async def declared_on(
+    url: str, topology: Topology, *, declare_first: bool = True
+) -> AsyncIterator[Topology]:
+    """The topology for the block, declared on a connection of its own (unless ``declare_first``
+    is False), deleted afterwards on a new one: the broker may have restarted in between, taking
+    the first connection with it, or be down (then there is nothing left to delete)."""
+    import aio_pika
+
+    if declare_first:
+        async with await aio_pika.connect(url, timeout=10) as connection:
+            await declare(await connection.channel(), topology)
+    try:
+        yield topology
+    finally:
+        with contextlib.suppress(Exception):
+            async with await aio_pika.connect(url, timeout=10) as connection:
+                await delete(await connection.channel(), topology)

@@ -13,6 +13,11 @@ pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the R
 - ``start_node_simulator``: the Node side, wired to those fakes.
 - ``make_stack``: the whole system (fakes, Node simulator, agent service process, ledger).
 - ``ledger``: an empty ledger.
+
+pytest loads this module for every session of every repository that installs the package, so
+it imports only pytest at load time: each fixture imports what it needs when it is used.
+Every factory fixture (``make_*``, ``start_*``) enters what it makes on one exit stack, left
+after the test in reverse order.
 """
 
 from __future__ import annotations
@@ -20,37 +25,42 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import aio_pika
 import pytest
-from aio_pika.abc import AbstractRobustConnection
-
-from agent_service.contract.topology import Topology, declare, delete
-from fakes.alert_receiver import AlertReceiver
-from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
-from fakes.wasender import FakeWasender
-from fakes.whatsapp import FakeWhatsApp
-from harness.broker import Broker, PrivateNode, choose_broker
-from harness.broker.private_node import rabbitmq_available
-from harness.ledger import Ledger
-from harness.stack import SimulationStack, StackOptions
 
 if TYPE_CHECKING:
-    from agent_service.service import AgentService
+    from aio_pika.abc import AbstractRobustConnection
 
-TopologyFactory = Callable[..., Awaitable[Topology]]
+    from agent_service.contract.topology import Topology
+    from agent_service.service import AgentService
+    from fakes.alert_receiver import AlertReceiver
+    from fakes.node_simulator import NodeSimulator
+    from fakes.wasender import FakeWasender
+    from fakes.whatsapp import FakeWhatsApp
+    from harness.broker import Broker, PrivateNode
+    from harness.ledger import Ledger
+    from harness.stack import SimulationStack
+
+TopologyFactory = Callable[..., Awaitable["Topology"]]
+ServiceFactory = Callable[..., Awaitable["AgentService"]]
+NodeFactory = Callable[..., Awaitable["NodeSimulator"]]
+StackFactory = Callable[..., Awaitable["SimulationStack"]]
 
 
 @pytest.fixture(scope="session")
 async def broker() -> AsyncIterator[Broker]:
+    from harness.broker import choose_broker
+
     async with choose_broker() as chosen:
         yield chosen
 
 
 @pytest.fixture(scope="session")
 async def private_node(broker: Broker) -> AsyncIterator[PrivateNode]:
+    from harness.broker import PrivateNode
+    from harness.broker.private_node import rabbitmq_available
+
     if isinstance(broker, PrivateNode):
         yield broker
         return
@@ -77,6 +87,8 @@ def _test_prefix() -> str:
 async def amqp_connection(
     broker: Broker, request: pytest.FixtureRequest
 ) -> AsyncIterator[AbstractRobustConnection]:
+    import aio_pika
+
     connection = await aio_pika.connect_robust(
         broker.url,
         client_properties={"connection_name": request.node.nodeid[:200]},
@@ -88,27 +100,27 @@ async def amqp_connection(
 
 @pytest.fixture
 async def make_topology(broker: Broker) -> AsyncIterator[TopologyFactory]:
-    """``await make_topology(agent_ttl_ms=500, declare=True)``: a topology only this test uses."""
-    made: list[Topology] = []
+    """``await make_topology(agent_ttl_ms=500, declared=True)``: a topology only this test
+    uses, deleted after it."""
+    from dataclasses import replace
+
+    from agent_service.contract.topology import Topology
+    from harness.namespaces import declared_on
+
     prefix = _test_prefix()
+    count = 0
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def factory(*, declared: bool = True, **overrides: Any) -> Topology:
-        topology = replace(Topology(), **overrides).renamed(f"{prefix}{len(made)}.")
-        made.append(topology)
-        if declared:
-            async with await aio_pika.connect(broker.url, timeout=10) as connection:
-                await declare(await connection.channel(), topology)
-        return topology
+        async def factory(*, declared: bool = True, **overrides: Any) -> Topology:
+            nonlocal count
+            topology = replace(Topology(), **overrides).renamed(f"{prefix}{count}.")
+            count += 1
+            await stack.enter_async_context(
+                declared_on(broker.url, topology, declare_first=declared)
+            )
+            return topology
 
-    yield factory
-    if made:
-        with contextlib.suppress(Exception):  # a broker a chaos test left down has no queues
-            async with await aio_pika.connect(broker.url, timeout=10) as connection:
-                for topology in made:
-                    await delete(await connection.channel(), topology)
-
-
-ServiceFactory = Callable[..., Awaitable["AgentService"]]
+        yield factory
 
 
 @pytest.fixture
@@ -121,24 +133,21 @@ async def start_agent_service(
     from agent_service.service import AgentService
     from harness.agent_process import service_settings
 
-    started: list[AgentService] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def factory(topology: Topology, engine: Any = None, **overrides: Any) -> AgentService:
-        overrides.setdefault("agent_state_dir", str(tmp_path_factory.mktemp("agent-state")))
-        service = AgentService(service_settings(broker.url, topology, **overrides), engine)
-        await service.__aenter__()
-        started.append(service)
-        return service
+        async def factory(topology: Topology, engine: Any = None, **overrides: Any) -> AgentService:
+            overrides.setdefault("agent_state_dir", str(tmp_path_factory.mktemp("agent-state")))
+            service = AgentService(service_settings(broker.url, topology, **overrides), engine)
+            return await stack.enter_async_context(service)
 
-    yield factory
-    for service in reversed(started):
-        with contextlib.suppress(Exception):
-            await service.stop()
+        yield factory
 
 
 @pytest.fixture
 async def fake_wasender() -> AsyncIterator[FakeWasender]:
     """A fake Wasender API on 127.0.0.1 (any port), API key ``test-key``."""
+    from fakes.wasender import FakeWasender
+
     async with FakeWasender() as wasender:
         yield wasender
 
@@ -146,11 +155,15 @@ async def fake_wasender() -> AsyncIterator[FakeWasender]:
 @pytest.fixture
 def fake_whatsapp() -> FakeWhatsApp:
     """Builds and posts Wasender webhook events, signed with the secret ``test-secret``."""
+    from fakes.whatsapp import FakeWhatsApp
+
     return FakeWhatsApp("test-secret")
 
 
 @pytest.fixture
 async def alert_receiver() -> AsyncIterator[AlertReceiver]:
+    from fakes.alert_receiver import AlertReceiver
+
     async with AlertReceiver() as receiver:
         yield receiver
 
@@ -158,9 +171,11 @@ async def alert_receiver() -> AsyncIterator[AlertReceiver]:
 @pytest.fixture
 async def start_node_simulator(
     broker: Broker, fake_wasender: FakeWasender, alert_receiver: AlertReceiver
-) -> AsyncIterator[Callable[..., Awaitable[NodeSimulator]]]:
+) -> AsyncIterator[NodeFactory]:
     """``await start_node_simulator(topology, **config)``: the Node side, wired to
     ``fake_wasender`` and ``alert_receiver``, webhook secret ``test-secret``."""
+    from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
+
     async with contextlib.AsyncExitStack() as stack:
 
         async def factory(topology: Topology, **config: Any) -> NodeSimulator:
@@ -180,9 +195,11 @@ async def start_node_simulator(
 
 
 @pytest.fixture
-async def make_stack(broker: Broker) -> AsyncIterator[Callable[..., Awaitable[SimulationStack]]]:
+async def make_stack(broker: Broker) -> AsyncIterator[StackFactory]:
     """``await make_stack(**StackOptions)``: the whole system on the session broker (fakes, Node
     simulator, agent service process, ledger), stopped after the test."""
+    from harness.stack import SimulationStack, StackOptions
+
     async with contextlib.AsyncExitStack() as stack:
 
         async def factory(**options: Any) -> SimulationStack:
@@ -197,5 +214,6 @@ async def make_stack(broker: Broker) -> AsyncIterator[Callable[..., Awaitable[Si
 def ledger() -> Ledger:
     """An empty ledger (the fallback text of the agent service)."""
     from agent_service.contract.messages import FALLBACK_TEXT
+    from harness.ledger import Ledger
 
     return Ledger(FALLBACK_TEXT)

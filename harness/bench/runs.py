@@ -6,10 +6,8 @@ own process (scripted model, LOG_LEVEL=WARNING) and this process publishes and c
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,12 @@ import aio_pika
 from aio_pika.abc import AbstractConnection
 
 from agent_service.contract.messages import AgentRequest, TaskType
-from agent_service.contract.topology import Topology, declare, delete
+from agent_service.contract.topology import Topology
 from harness.agent_process import AgentServiceProcess
 from harness.bench.procstat import cpu_seconds, peak_rss_mib, rss_mib
 from harness.broker.private_node import PrivateNode
 from harness.message_factory import agent_request
-from harness.namespaces import declared, run_prefix
+from harness.namespaces import declared, declared_on, run_prefix
 from harness.queue_tools import ReplyCollector, publish_requests
 from harness.report import percentile
 
@@ -105,20 +103,6 @@ def agent_service(
         log_level="WARNING",
         **settings,
     )
-
-
-@contextlib.asynccontextmanager
-async def declared_for_restarts(url: str, topology: Topology) -> AsyncIterator[Topology]:
-    """Declare on a connection of its own; delete afterwards on a new one (the broker may have
-    restarted in between, taking the first connection with it)."""
-    async with await aio_pika.connect(url, timeout=10) as connection:
-        await declare(await connection.channel(), topology)
-    try:
-        yield topology
-    finally:
-        with contextlib.suppress(Exception):
-            async with await aio_pika.connect(url, timeout=10) as connection:
-                await delete(await connection.channel(), topology)
 
 
 async def backlog_run(
@@ -216,7 +200,7 @@ async def recovery_runs(node: PrivateNode, rounds: int, log_dir: Path) -> list[R
     topology = Topology().renamed(run_prefix())
     results = []
     async with (
-        declared_for_restarts(node.url, topology),
+        declared_on(node.url, topology),
         agent_service(node.url, topology, 5, "0", log_dir, "recovery"),
     ):
         await _first_reply(node.url, topology)  # the service consumes before the fault
