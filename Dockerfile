@@ -7,17 +7,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
+# Dependencies from the locks (docs/supply-chain.md): exact versions, every file checked against
+# its sha256, wheels only. Before the code, so that a code change reuses this layer.
+COPY requirements/build.txt requirements/service.txt requirements/
+RUN pip install --require-hashes --only-binary :all: -r requirements/build.txt \
+    && pip install --require-hashes --only-binary :all: -r requirements/service.txt
 # Only what the package needs: no .venv, caches or node_modules from the build context.
 COPY pyproject.toml README.md ./
 COPY agent_service agent_service
 COPY harness harness
 COPY fakes fakes
-RUN pip install . \
+# No dependencies and no build isolation: all of them, setuptools included, came from the locks.
+RUN pip install --no-deps --no-build-isolation . \
     && useradd --create-home --uid 10001 app
 
 # pytest -m e2e against the compose file's RabbitMQ (HARNESS_BROKER=external).
 FROM base AS test
-RUN pip install ".[test]"
+COPY requirements/test.txt requirements/
+RUN pip install --require-hashes --only-binary :all: -r requirements/test.txt
 COPY tests tests
 COPY contracts contracts
 COPY loadtests loadtests
