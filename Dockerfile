@@ -32,7 +32,18 @@ USER app
 CMD ["pytest", "-m", "e2e", "-p", "no:cacheprovider"]
 
 # The agent service: AGENT_MODEL, RABBITMQ_* and the other settings come from the environment.
+# The health server listens on every interface inside the container (HEALTH_HOST defaults to
+# 127.0.0.1 outside one, where nothing else should reach it), so a probe from outside and the
+# HEALTHCHECK below both find it. The delivery counts that a restart must find again live in
+# AGENT_STATE_DIR: mount a volume there to keep them across container restarts.
 FROM base AS runtime
+ENV HEALTH_HOST=0.0.0.0 \
+    HEALTH_PORT=8080 \
+    AGENT_STATE_DIR=/var/lib/wa-agent
+RUN mkdir -p /var/lib/wa-agent && chown app /var/lib/wa-agent
+VOLUME /var/lib/wa-agent
 USER app
 EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
 CMD ["agent-service"]

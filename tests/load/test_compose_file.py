@@ -117,3 +117,26 @@ def test_docker_compose_accepts_the_file() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def _runtime_stage() -> str:
+    text = DOCKERFILE.read_text()
+    return text[text.index("AS runtime") :]
+
+
+def test_the_image_health_server_is_reachable_and_checked() -> None:
+    # Found in a review: HEALTH_HOST defaulted to 127.0.0.1 while the image exposed 8080 with no
+    # HEALTHCHECK, so a probe from outside the container failed.
+    stage = _runtime_stage()
+    env = dict(re.findall(r"(HEALTH_HOST|HEALTH_PORT)=(\S+)", stage))
+    assert env == {"HEALTH_HOST": "0.0.0.0", "HEALTH_PORT": "8080"}
+    assert re.search(r"^EXPOSE 8080$", stage, re.M)
+    check = re.search(r"^HEALTHCHECK .*\n\s+CMD (.*)$", stage, re.M)
+    assert check is not None and "http://127.0.0.1:8080/healthz" in check.group(1)
+    assert Settings.model_fields["health_host"].default == "127.0.0.1"  # outside a container
+
+
+def test_the_image_keeps_the_delivery_counts_on_a_volume() -> None:
+    stage = _runtime_stage()
+    assert "AGENT_STATE_DIR=/var/lib/wa-agent" in stage
+    assert re.search(r"^VOLUME /var/lib/wa-agent$", stage, re.M)
