@@ -97,11 +97,6 @@ def _typed(key: str, value: Any, expected: type) -> Any:
     return float(value) if expected is float else value
 
 
-def _is_mark_invalid(body: Any) -> bool:
-    """`invalid_number` with a `number` means mark_invalid(), not an injected fault."""
-    return isinstance(body, dict) and body.get("fault") == "invalid_number" and "number" in body
-
-
 def _error(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
 

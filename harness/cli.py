@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent_service.contract.topology import Topology
+from agent_service.contract.version import CONTRACT_VERSION
 from harness import contract_files, contract_node, contract_versions, simulate
 from harness.broker import BrokerError
 from harness.broker.select import LOCAL_URL
@@ -68,7 +69,7 @@ def _contracts_release() -> int:
     except contract_versions.ReleaseRefused as exc:
         print("\n".join(f"REFUSED {p}" for p in exc.problems))
         return 1
-    version = contract_files.CONTRACT_VERSION
+    version = CONTRACT_VERSION
     if written is None:
         print(f"version {version} is already released")
     else:

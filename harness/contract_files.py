@@ -17,13 +17,10 @@ from pydantic import BaseModel
 
 from agent_service.contract.messages import AgentReply, AgentRequest
 from agent_service.contract.topology import Topology
+from agent_service.contract.version import CONTRACT_VERSION
 from harness.topology_check import definitions
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
-# The contract's version, AsyncAPI `info.version`: the one place it is written. Semantic
-# versioning as contracts/README.md defines it (major = breaking); a new version is recorded
-# with `harness contracts release`, which `harness contracts check` holds it to.
-CONTRACT_VERSION = "1.0.1"
 SCHEMA_BASE = "https://contracts.example.invalid/wa-agent-queue"
 
 

@@ -86,9 +86,6 @@ class Ledger:
     def _settle(self, entry: Entry, outcome: MessageOutcome, at: float, text: str | None) -> None:
         entry.outcome, entry.outcome_at, entry.reply_text = outcome, at, text
 
-    def is_waiting(self, entry: Entry) -> bool:
-        return entry.outcome is None
-
     @property
     def pending(self) -> int:
         return sum(1 for e in self.entries if e.outcome is None)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent_service.contract.version import CONTRACT_VERSION
 from harness import cli, contract_files, contract_versions
 from harness.contract_changes import Bump, bump_for, required_bump, summarise
 from harness.contract_node import Change
@@ -98,7 +99,7 @@ def test_changelog_entries_need_text_under_the_heading(tmp_path: Path) -> None:
 
 def test_committed_contract_is_the_released_current_version() -> None:
     document = contract_versions.document_version(CONTRACTS / "asyncapi.yaml")
-    assert str(document) == contract_files.CONTRACT_VERSION
+    assert str(document) == CONTRACT_VERSION
     assert list(contract_versions.released())[-1] == document
 
 
