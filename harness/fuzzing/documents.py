@@ -13,8 +13,6 @@ from agent_service.contract.messages import (
 )
 from harness.fuzzing.values import (
     Json,
-    _list,
-    _object,
     country_codes,
     counts,
     durations,
@@ -22,8 +20,10 @@ from harness.fuzzing.values import (
     error_codes,
     jids,
     json_objects,
+    list_of,
     names,
     nonempty_texts,
+    object_of,
     phones,
     texts,
     timestamps,
@@ -38,29 +38,29 @@ def _contacts(full: bool, country: bool) -> st.SearchStrategy[dict[str, Json]]:
     if not country:
         del optional["countryCode"]
     required = {"remoteJid": jids, "phoneNumber": phones}
-    return _object(required, optional, full=full, with_extras=True)
+    return object_of(required, optional, full=full, with_extras=True)
 
 
 def _requests(full: bool) -> st.SearchStrategy[dict[str, Json]]:
-    history_turns = _object({"role": enum_values(Role), "content": texts})
-    contexts = _object(
+    history_turns = object_of({"role": enum_values(Role), "content": texts})
+    contexts = object_of(
         {},
         {
-            "conversationHistory": _list(history_turns, full),
+            "conversationHistory": list_of(history_turns, full),
             "userNotes": st.none() | texts,
             "sessionData": json_objects,
         },
         full=full,
     )
-    metadata = _object(
+    metadata = object_of(
         {},
         {"priority": enum_values(Priority), "retryCount": counts, "maxRetries": counts},
         full=full,
     )
-    user_messages = _object(
+    user_messages = object_of(
         {"text": nonempty_texts, "messageId": nonempty_texts, "timestamp": timestamps}
     )
-    return _object(
+    return object_of(
         {
             "messageId": uuids,
             "timestamp": timestamps,
@@ -75,25 +75,25 @@ def _requests(full: bool) -> st.SearchStrategy[dict[str, Json]]:
 
 
 def _replies(full: bool) -> st.SearchStrategy[dict[str, Json]]:
-    responses = _object(
+    responses = object_of(
         {"text": nonempty_texts},
-        {"type": enum_values(ResponseType), "attachments": _list(json_objects, full)},
+        {"type": enum_values(ResponseType), "attachments": list_of(json_objects, full)},
         full=full,
     )
-    agent_metadata = _object(
+    agent_metadata = object_of(
         {},
         {
-            "toolsUsed": _list(texts, full),
-            "reasoningSteps": _list(texts, full),
+            "toolsUsed": list_of(texts, full),
+            "reasoningSteps": list_of(texts, full),
             "processingTime": durations,
             "tokensUsed": counts,
         },
         full=full,
     )
-    error_infos = _object(
+    error_infos = object_of(
         {"code": error_codes, "message": texts}, {"stack": st.none() | texts}, full=full
     )
-    fields = _object(
+    fields = object_of(
         {
             "messageId": uuids,
             "originalMessageId": uuids,

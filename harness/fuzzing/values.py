@@ -106,13 +106,13 @@ extra_keys = st.sampled_from(["addedLater", "x_trace", "ünicode", "schemaVersio
 extras = st.dictionaries(extra_keys, json_scalars | json_objects, max_size=2)
 
 
-def _with_extras(
+def with_extras(
     strategy: st.SearchStrategy[dict[str, Json]],
 ) -> st.SearchStrategy[dict[str, Json]]:
     return st.builds(lambda doc, more: {**more, **doc}, strategy, extras)
 
 
-def _object(
+def object_of(
     required: dict[str, st.SearchStrategy[Json]],
     optional: dict[str, st.SearchStrategy[Json]] | None = None,
     *,
@@ -127,8 +127,8 @@ def _object(
         if full
         else st.fixed_dictionaries(required, optional=optional)
     )
-    return _with_extras(strategy) if with_extras else strategy
+    return with_extras(strategy) if with_extras else strategy
 
 
-def _list(elements: st.SearchStrategy[Json], full: bool) -> st.SearchStrategy[list[Json]]:
+def list_of(elements: st.SearchStrategy[Json], full: bool) -> st.SearchStrategy[list[Json]]:
     return st.lists(elements, min_size=1 if full else 0, max_size=3)
