@@ -106,7 +106,7 @@ extra_keys = st.sampled_from(["addedLater", "x_trace", "ünicode", "schemaVersio
 extras = st.dictionaries(extra_keys, json_scalars | json_objects, max_size=2)
 
 
-def with_extras(
+def add_extras(
     strategy: st.SearchStrategy[dict[str, Json]],
 ) -> st.SearchStrategy[dict[str, Json]]:
     return st.builds(lambda doc, more: {**more, **doc}, strategy, extras)
@@ -127,7 +127,7 @@ def object_of(
         if full
         else st.fixed_dictionaries(required, optional=optional)
     )
-    return with_extras(strategy) if with_extras else strategy
+    return add_extras(strategy) if with_extras else strategy
 
 
 def list_of(elements: st.SearchStrategy[Json], full: bool) -> st.SearchStrategy[list[Json]]:
