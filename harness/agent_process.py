@@ -18,7 +18,7 @@ from agent_service.agent.options import Latency
 from agent_service.contract.topology import Topology
 from agent_service.settings import Settings, env_name, load_settings
 from agent_service.settings_values import seconds_text
-from harness.broker.private_node import free_port
+from harness.process_tools import free_port
 from harness.waiting import WaitTimeout, wait_until
 
 # What the harness never passes on from its own environment: a Gemini model is tried against

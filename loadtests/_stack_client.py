@@ -9,17 +9,16 @@ blocks only its own greenlet. The stack itself runs in ``harness.load.stack_serv
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from typing import Any
 
 from harness.load.protocol import HOST, StackServiceError, StackSettings, TurnResult
+from harness.process_tools import dies_with_parent, free_port
 from harness.waiting import WaitTimeout, wait_until_blocking
 
 
@@ -35,18 +34,6 @@ class NotAnswered(Exception):
             "refused": "refused: the webhook did not accept the message",
         }
         super().__init__(messages.get(outcome, outcome))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _term_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # The service must still stop its broker when Locust is killed: SIGTERM, not SIGKILL.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class StackProcess:
@@ -65,7 +52,7 @@ class StackProcess:
             command + self.settings.argv(),
             stdin=subprocess.PIPE,  # never written: its closing tells the service Locust is gone
             start_new_session=True,  # Ctrl-C in a terminal reaches Locust only; Locust stops it
-            preexec_fn=_term_with_parent,
+            preexec_fn=dies_with_parent(signal.SIGTERM),  # it still stops its broker
         )
 
     def running(self) -> bool:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
-import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,66 +21,17 @@ from typing import IO, TYPE_CHECKING, Any, Self
 
 from harness.broker.base import BrokerError, amqp_url
 from harness.broker.readiness import wait_until_ready
+from harness.process_tools import dies_with_parent, node_port, port_is_free
 from harness.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:  # only a node with TLS needs ``cryptography`` (the test extra)
     from harness.broker.tls import TlsFiles
 
 RABBITMQ_BIN_DIR = Path(os.environ.get("HARNESS_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
-_PR_SET_PDEATHSIG = 1
 
 
 def rabbitmq_available() -> bool:
     return (RABBITMQ_BIN_DIR / "rabbitmq-server").exists()
-
-
-def free_port() -> int:
-    """A free port for a client-facing test server (from the kernel's ephemeral range)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def node_port() -> int:
-    """A free port BELOW the ephemeral range, for a node that will be killed and restarted.
-
-    While the node is down, clients reconnecting every half second take ephemeral source
-    ports; one of them can land on the node's own port (even connect to itself, a TCP
-    self-connect) and keep the node from binding it again. Ports outside the range are never
-    handed out as source ports.
-    """
-    low = _ephemeral_range()[0]
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12000), low - 1)
-        if _port_is_free(port):
-            return port
-    return free_port()
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the node binds: connections of its previous life in TIME_WAIT don't count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # If the test process crashes, the kernel kills the node instead of leaving it running.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class PrivateNode:
@@ -224,7 +172,7 @@ class PrivateNode:
         if self.start_seconds is None:
             # First start: a taken port means another program; say so rather than boot into it.
             for port in self._ports():
-                if not _port_is_free(port):
+                if not port_is_free(port):
                     raise BrokerError(f"port {port} of {self.name} is taken by another process")
         else:
             # Restart: connections of the killed node linger (FIN_WAIT) for a while and make
@@ -240,7 +188,7 @@ class PrivateNode:
             stdout=self._console,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches every child
-            preexec_fn=_die_with_parent,
+            preexec_fn=dies_with_parent(signal.SIGKILL),
         )
         try:
             await wait_until_ready(
@@ -280,7 +228,7 @@ class PrivateNode:
         # Best effort: RabbitMQ binds with SO_REUSEADDR and usually gets the port anyway.
         with contextlib.suppress(WaitTimeout):
             await wait_until(
-                lambda: all(_port_is_free(port) for port in self._ports()),
+                lambda: all(port_is_free(port) for port in self._ports()),
                 timeout=timeout,
                 what="the node's ports free",
                 interval=0.2,
