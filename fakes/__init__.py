@@ -6,13 +6,13 @@ as it talks to the real thing. The Gemini API's fake is imported from its own mo
 loads ADK (about 3 s), which users of the other fakes should not pay for.
 """
 
+from fakes.faults import FaultRule
 from fakes.loopback_server import FakeServerError
 from fakes.wasender import FakeWasender
 from fakes.wasender_api import MessageKind
 from fakes.wasender_faults import (
     DropConnection,
     Fault,
-    FaultRule,
     InvalidNumber,
     RateLimited,
     ServerError,

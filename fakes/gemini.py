@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from agent_service.agent.scripted_policy import ToolCall, next_step, read_turn
-from fakes.fault_rules import FaultRule, make_rule
+from fakes.faults import Delay, FaultRule, Hold, Respond, make_rule
 from fakes.gemini_api import (
     ApiError,
     candidate,
@@ -45,11 +45,8 @@ from fakes.gemini_faults import (
     AnswerContext,
     AnswerFault,
     Cut,
-    Delay,
     Fault,
-    Hold,
     Raw,
-    Respond,
     TransportFault,
 )
 from fakes.gemini_records import RequestLog

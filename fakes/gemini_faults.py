@@ -16,10 +16,11 @@ import json
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from agent_service.agent.options import Latency
 from agent_service.agent.scripted_policy import ToolCall, faulty
+from fakes.faults import Delay, Drop, FaultBase, Hold, Respond
 from fakes.gemini_api import ApiError, candidate, rate_limited, safety_ratings, step_part
 
 FINISH_REASONS = ("SAFETY", "MAX_TOKENS", "RECITATION")
@@ -33,33 +34,6 @@ _WRONG_VALUES: dict[str, Any] = {
     "array": {"not": "a list"},
     "object": "not an object",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Delay:
-    """Wait, then carry on with normal handling (or the next fault)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Answer with this status and JSON body instead of the model's answer."""
-
-    status: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Never answer: keep the request open until the client leaves or the server stops."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Close the TCP connection without any HTTP response."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +71,10 @@ class Answer:
     prompt_feedback: dict[str, Any] | None = None
 
 
-class Fault(ABC):
-    """A fault kind. `name` is its key in the HTTP control API."""
+class Fault(FaultBase, ABC):
+    """A fault kind of the Gemini fake."""
 
     __slots__ = ()
-    name: ClassVar[str]
-
-    def params(self) -> dict[str, Any]:
-        """The fault's settings, for the control API."""
-        if not dataclasses.is_dataclass(self):
-            return {}
-        fields = dataclasses.fields(cast(Any, self))
-        return {f.name: _plain(getattr(self, f.name)) for f in fields}
 
 
 class TransportFault(Fault):

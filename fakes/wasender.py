@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fakes.faults import Delay, FaultRule, Hold, Respond, make_rule
 from fakes.loopback_server import LoopbackServer
 from fakes.phones import mask, to_digits
 from fakes.wasender_api import (
@@ -34,16 +35,7 @@ from fakes.wasender_api import (
     validate_send,
 )
 from fakes.wasender_control import add_control_routes
-from fakes.wasender_faults import (
-    Delay,
-    Fault,
-    FaultRule,
-    Hold,
-    Respond,
-    invalid_number_body,
-    make_rule,
-    rate_limited_body,
-)
+from fakes.wasender_faults import Fault, invalid_number_body, rate_limited_body
 from fakes.wasender_records import SendRecorder, SentMessage
 
 logger = logging.getLogger(__name__)
@@ -77,7 +69,7 @@ class FakeWasender(LoopbackServer, SendRecorder):
         self._clock = clock
         self._limiter = FixedWindowLimiter(rate_limit_per_minute, rate_limit_window_seconds, clock)
         self._rng = random.Random(seed)
-        self._rules: list[FaultRule] = []
+        self._rules: list[FaultRule[Fault]] = []
         self._invalid: set[str] = set()
         self._next_id = FIRST_MSG_ID
 
@@ -102,14 +94,19 @@ class FakeWasender(LoopbackServer, SendRecorder):
         ratio: float | None = None,
         duration: float | None = None,
         only_to: str | None = None,
-    ) -> FaultRule:
+    ) -> FaultRule[Fault]:
         """Apply `fault` to the next `times` calls, a `ratio` of calls, or for `duration` s.
 
         Selectors combine (all set ones must agree); with none the fault hits every call until
         clear_faults(). Rules stack in injection order.
         """
         rule = make_rule(
-            fault, now=self._clock(), times=times, ratio=ratio, duration=duration, only_to=only_to
+            fault,
+            now=self._clock(),
+            times=times,
+            ratio=ratio,
+            duration=duration,
+            only_to=None if only_to is None else to_digits(only_to),
         )
         self._rules.append(rule)
         logger.info("FakeWasender fault injected: %s", rule.describe() | {"only_to": mask(only_to)})
@@ -126,7 +123,7 @@ class FakeWasender(LoopbackServer, SendRecorder):
         self._invalid.clear()
 
     @property
-    def faults(self) -> list[FaultRule]:
+    def faults(self) -> list[FaultRule[Fault]]:
         """Active fault rules (a copy)."""
         return [r for r in self._rules if not r.spent]
 
@@ -176,7 +173,7 @@ class FakeWasender(LoopbackServer, SendRecorder):
     ) -> web.StreamResponse | None:
         digits = _digits_or_none(to)
         for rule in list(self._rules):
-            if not rule.fires(digits, self._clock(), self._rng):
+            if not rule.fires(self._clock(), self._rng, digits):
                 continue
             outcome = rule.fault.outcome()
             label = f"fault:{rule.fault.name}"

@@ -1,4 +1,4 @@
-"""Faults FakeWasender can inject, and the rules that decide which request gets one.
+"""Faults FakeWasender can inject (the rules that pick a request are fakes.faults.FaultRule).
 
 A fault only describes what should happen (an `FaultEffect`); the server carries it out. That keeps
 each fault a small frozen value that is easy to build from the control API and to compare in
@@ -8,13 +8,11 @@ may still answer with an error.
 
 from __future__ import annotations
 
-import dataclasses
-import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from fakes.phones import to_digits
+from fakes.faults import Delay, Drop, FaultBase, Hold, Respond
 
 INVALID_NUMBER_STATUS = 422
 """Status for "number not on WhatsApp". The API is Laravel-style and reports every input
@@ -32,51 +30,17 @@ def invalid_number_body() -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Delay:
-    """Wait, then carry on with normal handling (or the next fault)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Answer with this status and JSON body instead of handling the send."""
-
-    status: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Close the TCP connection without any HTTP response."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Never answer: keep the request open until the client leaves or the server stops."""
-
-    seconds: float
-
-
 FaultEffect = Delay | Respond | Drop | Hold
 
 
-class Fault(ABC):
-    """A fault kind. `name` is its key in the HTTP control API."""
+class Fault(FaultBase, ABC):
+    """A fault kind of the Wasender fake."""
 
     __slots__ = ()
-    name: ClassVar[str]
 
     @abstractmethod
     def outcome(self) -> FaultEffect:
         """What the server should do for a request this fault hits."""
-
-    def params(self) -> dict[str, Any]:
-        """The fault's settings, for the control API (empty for a fault that is no dataclass)."""
-        if not dataclasses.is_dataclass(self):
-            return {}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(cast(Any, self))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,74 +138,3 @@ class SoftFailure(Fault):
 def rate_limited_body(retry_after: int) -> dict[str, Any]:
     """The body of a 429."""
     return {"success": False, "message": "Too many requests", "retry_after": retry_after}
-
-
-@dataclass(eq=False)
-class FaultRule:
-    """When a fault applies: all the selectors that are set must agree.
-
-    `times` counts down only when the rule fires, `until` is on the server's clock, and
-    `ratio` draws from the server's seeded RNG so a run can be repeated exactly.
-    """
-
-    fault: Fault
-    times: int | None = None
-    ratio: float | None = None
-    until: float | None = None
-    only_to: str | None = None  # digits
-    applied: int = field(default=0)
-
-    def fires(self, to_digits_: str | None, now: float, rng: random.Random) -> bool:
-        """Decide for one request, and count it if the rule fires."""
-        if self.times is not None and self.applied >= self.times:
-            return False
-        if self.until is not None and now >= self.until:
-            return False
-        if self.only_to is not None and self.only_to != to_digits_:
-            return False
-        if self.ratio is not None and rng.random() >= self.ratio:
-            return False
-        self.applied += 1
-        return True
-
-    @property
-    def spent(self) -> bool:
-        """True once `times` is used up; spent rules can be forgotten."""
-        return self.times is not None and self.applied >= self.times
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-ready summary for the control API."""
-        return {
-            "fault": self.fault.name,
-            "params": self.fault.params(),
-            "times": self.times,
-            "ratio": self.ratio,
-            "until": self.until,
-            "only_to": self.only_to,
-            "applied": self.applied,
-        }
-
-
-def make_rule(
-    fault: Fault,
-    *,
-    now: float,
-    times: int | None = None,
-    ratio: float | None = None,
-    duration: float | None = None,
-    only_to: str | None = None,
-) -> FaultRule:
-    """Validate the selectors and build a rule; with none set the fault hits every call."""
-    if times is not None and times < 1:
-        raise ValueError("times must be >= 1")
-    if ratio is not None and not 0.0 <= ratio <= 1.0:
-        raise ValueError("ratio must be between 0 and 1")
-    if duration is not None and duration <= 0:
-        raise ValueError("duration must be > 0 seconds")
-    return FaultRule(
-        fault=fault,
-        times=times,
-        ratio=ratio,
-        until=None if duration is None else now + duration,
-        only_to=None if only_to is None else to_digits(only_to),
-    )
