@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -56,14 +55,9 @@ class LoopbackServer(HttpServer):
         self._stopping.set()  # release held requests before the runner waits for them
         logger.info("%s stopping", type(self).__name__)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-        if self._errors and exc is None:
+        if self._errors and exc_info[1] is None:
             name = type(self).__name__
             raise FakeServerError(f"{name} handler failed: {self._errors[0]!r}") from (
                 self._errors[0]

@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import aclosing
-from types import TracebackType
 from typing import Any
 
 from google.adk.agents import Agent
@@ -128,12 +127,7 @@ class AgentEngine:
     async def __aenter__(self) -> AgentEngine:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def _add_history(self, session: Session, author: str, history: list[HistoryTurn]) -> None:
