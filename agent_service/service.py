@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -16,30 +16,34 @@ from agent_service.contract.topology import declare
 from agent_service.lifecycle import Lifecycle
 from agent_service.observability.health import HealthServer
 from agent_service.observability.metrics import ServiceMetrics
-from agent_service.pipeline.dedup import Deduplicator
-from agent_service.pipeline.deliveries import DeliveryLog, SqliteDeliveryLog
 from agent_service.pipeline.engine import Engine
 from agent_service.pipeline.handler import Limits, RequestHandler
 from agent_service.settings import Settings
+from agent_service.state.backends import open_backends, open_business_store, open_pool
 from agent_service.transport.consumer import Consumer
 from agent_service.transport.publisher import AmqpOutlet
 from agent_service.transport.settle import Settler
 
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: Settings, stack: AsyncExitStack) -> Engine:
-    """The ADK agent engine with the model the settings name (fails fast without a key).
-    Its database and runners are closed when ``stack`` closes."""
-    from agent_service.agent import AgentEngine, build_model, open_demo_database
+def build_engine(
+    settings: Settings, stack: AsyncExitStack, pool: AsyncConnectionPool[Any] | None = None
+) -> Engine:
+    """The ADK agent engine with the model the settings name (fails fast without a key), on
+    the business data of ``pool`` (DATABASE_URL) or of the shared SQLite file. Its database
+    and runners are closed when ``stack`` closes."""
+    from agent_service.agent import AgentEngine, build_model
     from agent_service.agent.options import ScriptedModelOptions
 
     options = ScriptedModelOptions(
         latency=settings.scripted_latency, failure_rate=settings.scripted_failure_rate
     )
     model = build_model(settings.agent_model, options)
-    database = open_demo_database(str(settings.agent_db_path) if settings.agent_db_path else None)
-    stack.callback(database.close)
+    database = open_business_store(settings, stack, pool)
     engine = AgentEngine(model=model, database=database)
     stack.push_async_callback(engine.close)
     return engine
@@ -89,7 +93,9 @@ class AgentService(Lifecycle):
 
     async def _start(self, stack: AsyncExitStack) -> None:
         s = self.settings
-        engine = self._engine or build_engine(s, stack)
+        pool = await open_pool(s, stack)
+        engine = self._engine or build_engine(s, stack, pool)
+        backends = await open_backends(s, stack, pool)
         connection = await aio_pika.connect_robust(
             s.amqp_url(),
             timeout=15,
@@ -103,14 +109,8 @@ class AgentService(Lifecycle):
         await declare(await connection.channel(), self.topology)
         connection.reconnect_callbacks.add(self._on_reconnect)
         connection.close_callbacks.add(self._on_connection_lost)
-        deliveries: DeliveryLog = SqliteDeliveryLog(s.deliveries_path())
-        stack.callback(deliveries.close)
         handler = RequestHandler(
-            engine,
-            Deduplicator(s.dedup_ttl, s.dedup_max_entries),
-            deliveries,
-            self.metrics,
-            limits_of(s),
+            engine, backends.states, backends.deliveries, self.metrics, limits_of(s)
         )
         outlet = AmqpOutlet(
             lambda: connection.channel(publisher_confirms=True, on_return_raises=True),

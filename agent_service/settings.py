@@ -169,7 +169,54 @@ class Settings(BaseSettings):
     )
     scripted_failure_rate: float = Field(0.0, ge=0, le=1, validation_alias="SCRIPTED_FAILURE_RATE")
     agent_db_path: Path | None = Field(
-        None, validation_alias="AGENT_DB_PATH", description="SQLite business data (demo if unset)"
+        None,
+        validation_alias="AGENT_DB_PATH",
+        description="The SQLite file of the business data without DATABASE_URL (default:"
+        " business.sqlite3 in AGENT_STATE_DIR, seeded with the demo data on first use)",
+    )
+
+    # --- Shared state (several replicas) -------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL (a libpq URL: postgresql://HOST/DB, user and password in it or in"
+        " PGUSER/PGPASSWORD): the business data and the"
+        " request states every replica shares. Unset: an SQLite file and in-process"
+        " deduplication, for one replica on one host",
+    )
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        le=200,
+        validation_alias="DATABASE_POOL_SIZE",
+        description="PostgreSQL connections per replica at most",
+    )
+    request_lease: float = Field(
+        10.0,
+        ge=0.5,
+        le=600,
+        allow_inf_nan=False,
+        validation_alias="REQUEST_LEASE",
+        description="Seconds a replica's claim on a request lasts unless renewed (every third of"
+        " it): how long a redelivery waits before taking over from a replica that died",
+    )
+    order_wait: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        validation_alias="ORDER_WAIT",
+        description="Seconds a built reply waits at most for the contact's earlier requests"
+        " to settle, so replies keep the order of the messages; 0: no ordering",
+    )
+    order_grace: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        allow_inf_nan=False,
+        validation_alias="ORDER_GRACE",
+        description="Seconds a reply waits for a metadata.previousMessageId no replica has"
+        " seen yet (with DATABASE_URL), before it goes without it",
     )
 
     # --- Observability -------------------------------------------------------------------
@@ -256,6 +303,13 @@ class Settings(BaseSettings):
 
     def deliveries_path(self) -> Path:
         return self.state_dir / "deliveries.sqlite3"
+
+    def business_path(self) -> Path:
+        """The embedded business data: one file every replica on the host shares."""
+        return self.agent_db_path or self.state_dir / "business.sqlite3"
+
+    def database_dsn(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
 
     def topology(self) -> Topology:
         delays_ms = tuple(ms(d) for d in self.retry_delays())

@@ -25,6 +25,7 @@ from agent_service.pipeline.dedup import Deduplicator
 from agent_service.pipeline.deliveries import DeliveryLog, MemoryDeliveryLog
 from agent_service.pipeline.engine import AgentAnswer
 from agent_service.pipeline.handler import Incoming, Limits, RequestHandler
+from agent_service.pipeline.request_state import MemoryRequestStates, RequestStates
 from agent_service.transport.settle import Backoff, Properties, Settler, Unroutable, process
 
 Behaviour = Callable[[AgentRequest], Any]
@@ -137,6 +138,7 @@ class MemoryPipeline:
         limits: Limits | None = None,
         deliveries: DeliveryLog | None = None,
         clock: Callable[[], float] | None = None,
+        states: RequestStates | None = None,
     ) -> None:
         self.engine = engine
         self.outlet = outlet or MemoryOutlet()
@@ -144,8 +146,9 @@ class MemoryPipeline:
         self.metrics = ServiceMetrics()
         self.deliveries = deliveries or MemoryDeliveryLog()
         self.dedup = Deduplicator(clock=clock) if clock else Deduplicator()
+        self.states = states or MemoryRequestStates(self.dedup)
         self.handler = RequestHandler(
-            engine, self.dedup, self.deliveries, self.metrics, limits or Limits()
+            engine, self.states, self.deliveries, self.metrics, limits or Limits()
         )
         self.settler = Settler(self.outlet, self.metrics, sleep=self.sleep, backoff=Backoff())
         self.stopping = False

@@ -28,12 +28,14 @@ def agent_request(
     retry_count: int = 0,
     max_retries: int = 3,
     priority: str = "normal",
+    previous: str | None = None,
+    timestamp: int | None = None,
 ) -> AgentRequest:
     task = TaskType(task_type)
     digits = phone.lstrip("+")
     data: dict[str, Any] = {
         "messageId": message_id or str(uuid.uuid4()),
-        "timestamp": now_ms(),
+        "timestamp": timestamp if timestamp is not None else now_ms(),
         "taskType": task.value,
         "contact": {
             "remoteJid": f"{digits}@s.whatsapp.net",
@@ -55,4 +57,6 @@ def agent_request(
         },
         "metadata": {"priority": priority, "retryCount": retry_count, "maxRetries": max_retries},
     }
+    if previous is not None:
+        data["metadata"]["previousMessageId"] = previous
     return AgentRequest.model_validate(data)

@@ -13,6 +13,10 @@ pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the R
 - ``start_node_simulator``: the Node side, wired to those fakes.
 - ``make_stack``: the whole system (fakes, Node simulator, agent service process, ledger).
 - ``ledger``: an empty ledger.
+- ``postgres_template`` (session): a PostgreSQL database migrated and seeded once
+  (HARNESS_POSTGRES_URL, default this machine's), dropped at the end.
+- ``make_database``: ``await make_database()`` is the URL of a fresh copy of it (``seeded=False``:
+  an empty database), dropped after the test.
 
 pytest loads this module for every session of every repository that installs the package, so
 it imports only pytest at load time: each fixture imports what it needs when it is used.
@@ -40,12 +44,14 @@ if TYPE_CHECKING:
     from fakes.whatsapp import FakeWhatsApp
     from harness.broker import Broker, PrivateNode
     from harness.ledger import Ledger
+    from harness.postgres import TemplateDatabase
     from harness.stack import SimulationStack
 
 TopologyFactory = Callable[..., Awaitable["Topology"]]
 ServiceFactory = Callable[..., Awaitable["AgentService"]]
 NodeFactory = Callable[..., Awaitable["NodeSimulator"]]
 StackFactory = Callable[..., Awaitable["SimulationStack"]]
+DatabaseFactory = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
@@ -217,3 +223,26 @@ def ledger() -> Ledger:
     from harness.ledger import Ledger
 
     return Ledger(FALLBACK_TEXT)
+
+
+@pytest.fixture(scope="session")
+async def postgres_template() -> AsyncIterator[TemplateDatabase]:
+    from harness.postgres import TemplateDatabase
+
+    async with TemplateDatabase() as template:
+        yield template
+
+
+@pytest.fixture
+async def make_database(postgres_template: TemplateDatabase) -> AsyncIterator[DatabaseFactory]:
+    """``await make_database()``: the URL of a new database with the schemas and demo data
+    (``seeded=False``: empty), dropped after the test."""
+    from harness.postgres import ThrowawayDatabase
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(*, seeded: bool = True) -> str:
+            database = postgres_template.copy() if seeded else ThrowawayDatabase()
+            return (await stack.enter_async_context(database)).url
+
+        yield factory

@@ -10,7 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent_service.agent.database import BusinessDatabase, open_demo_database
+    from agent_service.agent.business.records import BusinessStore
+    from agent_service.agent.business.sqlite_store import SqliteBusinessStore, open_demo_database
     from agent_service.agent.engine import AgentEngine
     from agent_service.agent.model_config import build_model
     from agent_service.agent.options import (
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
     from agent_service.agent.scripted_model import ScriptedModel
 
 _HOMES = {
-    "BusinessDatabase": "database",
-    "open_demo_database": "database",
+    "BusinessStore": "business.records",
+    "SqliteBusinessStore": "business.sqlite_store",
+    "open_demo_database": "business.sqlite_store",
     "AgentEngine": "engine",
     "DEFAULT_MODEL": "options",
     "build_model": "model_config",
@@ -42,11 +44,12 @@ _HOMES = {
 __all__ = [
     "DEFAULT_MODEL",
     "AgentEngine",
-    "BusinessDatabase",
+    "BusinessStore",
     "Latency",
     "ModelConfigError",
     "ScriptedModel",
     "ScriptedModelOptions",
+    "SqliteBusinessStore",
     "build_model",
     "open_demo_database",
     "parse_failure_rate",

@@ -24,7 +24,7 @@ from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 
-from agent_service.agent.database import BusinessDatabase
+from agent_service.agent.business.records import BusinessStore
 from agent_service.agent.prompts import MAX_NAME_CHARS, build_instruction, clean, context_block
 from agent_service.agent.tools import (
     CONTACT_NAME_STATE,
@@ -65,7 +65,7 @@ class AgentEngine:
     """The agents of every task type, ready to run requests concurrently."""
 
     def __init__(
-        self, model: BaseLlm | str, database: BusinessDatabase, *, app_name: str = "wa_agent"
+        self, model: BaseLlm | str, database: BusinessStore, *, app_name: str = "wa_agent"
     ) -> None:
         tools = BusinessTools(database).by_name()
         self._sessions = InMemorySessionService()

@@ -1,4 +1,4 @@
-"""The agent's function tools, bound to one ``BusinessDatabase``.
+"""The agent's function tools, bound to one ``BusinessStore`` (SQLite or PostgreSQL).
 
 Each tool is a plain, type-annotated method whose name, signature and docstring ADK turns into
 the function declaration the model sees. Bad arguments come back as an error dict the model can
@@ -11,13 +11,13 @@ import datetime as dt
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from google.adk.tools.tool_context import ToolContext
 
-from agent_service.agent.database import Booker, BusinessDatabase
+from agent_service.agent.business.records import Booker, BusinessStore
 from agent_service.errors import ErrorCode, TransientAgentError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ _ORDER_ID = re.compile(r"\s*(?:order\s*)?(?:no\.?|number)?\s*#?\s*(\d{1,9})\s*",
 _MAX_QUERY_CHARS = 500
 _MAX_NAME_CHARS = 80
 
-ToolFunction = Callable[..., dict[str, Any]]
+ToolFunction = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def invalid_argument(message: str) -> dict[str, Any]:
@@ -53,11 +53,26 @@ def _booker(tool_context: ToolContext | None) -> Booker | None:
     return Booker(phone, name[:_MAX_NAME_CHARS], _state(tool_context, REQUEST_ID_STATE))
 
 
+def _driver_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import psycopg
+        import psycopg_pool
+
+        errors += [psycopg.Error, psycopg_pool.PoolTimeout]
+    except ImportError:  # pragma: no cover - psycopg is a dependency of the service
+        pass
+    return tuple(errors)
+
+
+_DRIVER_ERRORS = _driver_errors()
+
+
 @contextmanager
 def _backend(tool: str) -> Iterator[None]:
     try:
         yield
-    except sqlite3.Error as exc:
+    except _DRIVER_ERRORS as exc:
         logger.warning("tool %s: database error: %s", tool, exc)
         raise TransientAgentError(
             f"{tool}: the business database is unavailable", code=ErrorCode.TOOL_UNAVAILABLE
@@ -65,11 +80,13 @@ def _backend(tool: str) -> Iterator[None]:
 
 
 class BusinessTools:
-    """The tools, as bound methods ready to hand to ``Agent(tools=...)``."""
+    """The tools, as bound async methods ready to hand to ``Agent(tools=...)`` (ADK awaits
+    them on the event loop; a store's query is either microseconds of SQLite or a network
+    round trip to PostgreSQL, which must not block the loop)."""
 
     def __init__(
         self,
-        database: BusinessDatabase,
+        database: BusinessStore,
         *,
         today: Callable[[], dt.date] = dt.date.today,
         max_open_bookings: int = DEFAULT_MAX_OPEN_BOOKINGS,
@@ -89,7 +106,7 @@ class BusinessTools:
         ]
         return {tool.__name__: tool for tool in tools}
 
-    def search_catalogue(self, query: str) -> dict[str, Any]:
+    async def search_catalogue(self, query: str) -> dict[str, Any]:
         """Search the shop's product catalogue (hair care, nails, skin care, gift vouchers).
 
         Args:
@@ -102,7 +119,7 @@ class BusinessTools:
         if not query.strip() or len(query) > _MAX_QUERY_CHARS:
             return invalid_argument(f"query must be 1 to {_MAX_QUERY_CHARS} characters")
         with _backend("search_catalogue"):
-            products = self._db.search_products(query)
+            products = await self._db.search_products(query)
         results = [
             {
                 "name": p.name,
@@ -115,7 +132,7 @@ class BusinessTools:
         ]
         return {"status": "ok", "count": len(results), "results": results}
 
-    def get_order_status(
+    async def get_order_status(
         self, order_id: str, tool_context: ToolContext | None = None
     ) -> dict[str, Any]:
         """Look up the status, items and expected delivery of one of the customer's orders.
@@ -138,7 +155,7 @@ class BusinessTools:
         if phone is None:
             return {"status": "ok", "found": False, "order_id": number}
         with _backend("get_order_status"):
-            order = self._db.get_order(number, phone)
+            order = await self._db.get_order(number, phone)
         if order is None:
             return {"status": "ok", "found": False, "order_id": number}
         return {
@@ -153,7 +170,7 @@ class BusinessTools:
             },
         }
 
-    def list_free_slots(self, date: str) -> dict[str, Any]:
+    async def list_free_slots(self, date: str) -> dict[str, Any]:
         """List free appointment slots at the salon.
 
         Args:
@@ -167,7 +184,7 @@ class BusinessTools:
         if isinstance(day, dict):
             return day
         with _backend("list_free_slots"):
-            slots = self._db.list_free_slots(on=day, from_day=self._today())
+            slots = await self._db.list_free_slots(on=day, from_day=self._today())
         return {
             "status": "ok",
             "date": day.isoformat() if day else "any",
@@ -177,7 +194,7 @@ class BusinessTools:
             ],
         }
 
-    def book_appointment(
+    async def book_appointment(
         self, slot_id: int, tool_context: ToolContext | None = None
     ) -> dict[str, Any]:
         """Book a free appointment slot for the customer who is writing.
@@ -199,7 +216,7 @@ class BusinessTools:
         if booker is None:
             return invalid_argument("bookings are made for the customer of a conversation")
         with _backend("book_appointment"):
-            booking = self._db.book_slot(
+            booking = await self._db.book_slot(
                 slot_id, booker, max_open=self._max_open, today=self._today()
             )
         slot = booking.slot
@@ -228,7 +245,7 @@ class BusinessTools:
             logger.info("booked slot %s", slot.id)
         return {"status": "ok", "booked": True, "slot": details}
 
-    def search_faq(self, query: str) -> dict[str, Any]:
+    async def search_faq(self, query: str) -> dict[str, Any]:
         """Search the salon's frequently asked questions (hours, location, delivery, returns,
         payment, services, vouchers).
 
@@ -241,7 +258,7 @@ class BusinessTools:
         if not query.strip() or len(query) > _MAX_QUERY_CHARS:
             return invalid_argument(f"query must be 1 to {_MAX_QUERY_CHARS} characters")
         with _backend("search_faq"):
-            entries = self._db.search_faq(query)
+            entries = await self._db.search_faq(query)
         results = [{"question": e.question, "answer": e.answer} for e in entries]
         return {"status": "ok", "count": len(results), "results": results}
 

@@ -114,6 +114,13 @@ class RequestMetadata(_Envelope):
     priority: Priority = Priority.NORMAL
     retryCount: int = Field(default=0, ge=0)
     maxRetries: int = Field(default=3, ge=0)
+    previousMessageId: Uuid | None = Field(
+        default=None,
+        description="The messageId of the request the Node side published for this contact"
+        " just before this one (absent for a contact's first message): the agent service"
+        " publishes this request's reply only after that one's, so a contact's replies keep"
+        " the order of their messages across replicas",
+    )
 
 
 class AgentRequest(_Envelope):

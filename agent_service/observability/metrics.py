@@ -48,6 +48,18 @@ class ServiceMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.order_wait = Histogram(
+            "agent_order_wait_seconds",
+            "How long a built reply waited for the contact's earlier requests to settle",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.order_timeouts = Counter(
+            "agent_order_wait_timeouts",
+            "Replies published out of order because an earlier request of the contact stayed"
+            " unsettled for ORDER_WAIT",
+            registry=r,
+        )
         self.tools = Counter("agent_tools_used", "Tool calls by tool", ["tool"], registry=r)
         self.in_flight = Gauge("agent_in_flight", "Requests being processed", registry=r)
         self.connected = Gauge("agent_broker_connected", "1 while connected", registry=r)

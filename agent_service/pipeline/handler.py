@@ -1,10 +1,11 @@
 """Deciding what becomes of one delivery from ag_queue: the pipeline of DESIGN.md section 6.
 
-decode and validate → count deliveries → deduplicate → run the agent (time-limited) → build
-the reply. The answer is a ``Decision``; the transport carries it out (``transport.settle``)
-and reports back through ``settled``, which keeps the deduplication and the delivery log in
-step with what the broker was really told. Failures go through ``failures.classify`` and
-``failures.action_for``; nothing here acks, nacks or publishes.
+decode and validate → count deliveries → claim (deduplicate) → run the agent (time-limited) →
+build the reply → keep it → wait for the contact's turn. The answer is a ``Decision``; the
+transport carries it out (``transport.settle``) and reports back through ``settled``, which
+keeps the request states and the delivery log in step with what the broker was really told.
+Failures go through ``failures.classify`` and ``failures.action_for``; nothing here acks, nacks
+or publishes.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from agent_service.pipeline.decisions import (
     Retry,
     Settlement,
 )
-from agent_service.pipeline.dedup import Deduplicator, State
+from agent_service.pipeline.dedup import State
 from agent_service.pipeline.deliveries import DeliveryLog
 from agent_service.pipeline.engine import Engine
 from agent_service.pipeline.failures import FailureAction, action_for, classify
 from agent_service.pipeline.replies import error_reply, success_reply
+from agent_service.pipeline.request_state import RequestStates, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class RequestHandler:
     def __init__(
         self,
         engine: Engine,
-        dedup: Deduplicator,
+        states: RequestStates,
         deliveries: DeliveryLog,
         metrics: ServiceMetrics,
         limits: Limits,
@@ -73,7 +75,7 @@ class RequestHandler:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
-        self._dedup = dedup
+        self._states = states
         self._deliveries = deliveries
         self._metrics = metrics
         self._limits = limits
@@ -94,24 +96,37 @@ class RequestHandler:
             )
             return DeadLetter(ErrorCode.INVALID_MESSAGE, str(exc))
         self._log_consumed(request, incoming)
-        earlier = await self._deliveries.arrived(
-            request.messageId, redelivered=incoming.redelivered
-        )
-        if earlier >= self._limits.max_deliveries:
-            log.error(
-                "request delivered too often without settling: dead-lettering it",
-                extra={"message_id": request.messageId, "deliveries": earlier},
+        try:
+            earlier = await self._deliveries.arrived(
+                request.messageId, redelivered=incoming.redelivered
             )
-            detail = f"delivered {earlier} times without being settled (MAX_DELIVERIES)"
-            return DeadLetter(ErrorCode.MAX_DELIVERIES, detail, request.messageId)
-        claimed = await self._claim(request)
-        if claimed is not None:
+            if earlier >= self._limits.max_deliveries:
+                log.error(
+                    "request delivered too often without settling: dead-lettering it",
+                    extra={"message_id": request.messageId, "deliveries": earlier},
+                )
+                detail = f"delivered {earlier} times without being settled (MAX_DELIVERIES)"
+                return DeadLetter(ErrorCode.MAX_DELIVERIES, detail, request.messageId)
+            claimed = await self._claim(request)
+        except StateUnavailable as exc:
+            # Nothing is claimed: the delivery comes back (after the hand-back pause) and
+            # is answered once the store is reachable, never twice without knowing.
+            log.error(
+                "cannot reach the shared request states: handing the delivery back",
+                extra={"message_id": request.messageId, "error": str(exc)},
+            )
+            return HandBack("the shared request states cannot be reached", request.messageId)
+        if isinstance(claimed, Duplicate):
             return claimed
         try:
-            return await self._answer(request, raw)
+            decision = claimed or await self._answer(request, raw)
+            if isinstance(decision, Reply):
+                await self._states.remember_reply(request.messageId, decision.reply)
+                await self._wait_turn(request)
+            return decision
         except BaseException:
             # Stopping mid-run: the delivery goes back to the broker unsettled, on purpose.
-            self._dedup.release(request.messageId)
+            await self._states.release(request.messageId)
             await self._deliveries.settled(request.messageId, final=False)
             raise
 
@@ -122,32 +137,44 @@ class RequestHandler:
             return
         if isinstance(decision, Reply):
             if settlement.done:
-                self._dedup.done(request_id)
+                await self._states.done(request_id)
             else:
                 # Kept PENDING: the redelivery republishes this same reply, agent not run.
-                self._dedup.remember_reply(request_id, decision.reply)
-                self._dedup.release(request_id)
-        elif isinstance(decision, Retry | HandBack):
-            self._dedup.release(request_id)
+                await self._states.release(request_id)
+        elif isinstance(decision, Retry):
+            await self._states.release(request_id, retrying=True)
+        elif isinstance(decision, HandBack):
+            await self._states.release(request_id)
         await self._deliveries.settled(request_id, final=settlement.done)
 
     async def _claim(self, request: AgentRequest) -> Decision | None:
-        """A decision when this delivery does not get to run the agent, else None."""
+        """Duplicate when this delivery does not get to run the agent, the reply to republish
+        when one was built before, else None (this delivery runs the agent)."""
         message_id = request.messageId
-        state, reply = self._dedup.claim(message_id)
-        if state is State.IN_FLIGHT:
-            state = await self._dedup.wait_settled(message_id)
-            if state is State.NEW or state is State.PENDING:
-                # The other delivery let go without a confirmed reply: this one takes over.
-                state, reply = self._dedup.claim(message_id)
-        if state is State.DONE or state is State.IN_FLIGHT:
+        claim = await self._states.claim(request)
+        if claim.state is State.DONE or claim.state is State.IN_FLIGHT:
             self._metrics.duplicates.inc()
             log.info("duplicate request: acking it", extra={"message_id": message_id})
             return Duplicate(message_id)
-        if reply is not None:
+        if claim.reply is not None:
             log.info("republishing the reply already built", extra={"message_id": message_id})
-            return Reply(reply)
+            return Reply(claim.reply)
         return None
+
+    async def _wait_turn(self, request: AgentRequest) -> None:
+        """Hold the reply until the contact's earlier requests have settled (bounded)."""
+        began = self._clock()
+        in_turn = await self._states.wait_turn(request)
+        waited = self._clock() - began
+        if waited > 0:
+            self._metrics.order_wait.observe(waited)
+        if not in_turn:
+            self._metrics.order_timeouts.inc()
+            log.warning(
+                "an earlier request of the contact is still unsettled after ORDER_WAIT:"
+                " replying out of order",
+                extra={"message_id": request.messageId},
+            )
 
     async def _answer(self, request: AgentRequest, raw: dict[str, Any]) -> Decision:
         began = self._clock()

@@ -84,6 +84,11 @@ class Intake:
         self._agent_queue = agent_queue
         self._metrics = metrics
         self._history_turns = history_turns
+        # The last request published (or being published) per contact: the next one names it
+        # as metadata.previousMessageId, so the agent service keeps the contact's replies in
+        # this order across its replicas. Set before any await, so concurrent webhooks of one
+        # contact chain up in the order they were built, which is the order they are published.
+        self._last_request: dict[str, str] = {}
 
     async def accept(self, inbound: InboundMessage) -> IntakeResult:
         if inbound.text is None:
@@ -104,7 +109,18 @@ class Intake:
             raise InvalidInbound(
                 f"message {inbound.message_id}: {exc.errors()[0]['msg']}"
             ) from None
-        await self._publish_request(request, row_id)
+        previous = request.metadata.previousMessageId
+        self._last_request[inbound.phone] = request.messageId
+        try:
+            await self._publish_request(request, row_id)
+        except PublishFailed:
+            if self._last_request.get(inbound.phone) == request.messageId:
+                # Never reached ag_queue: the next message follows the one before this.
+                if previous is None:
+                    del self._last_request[inbound.phone]
+                else:
+                    self._last_request[inbound.phone] = previous
+            raise
         return "queued"
 
     def _build(self, inbound: InboundMessage, contact: ContactRow, row_id: int) -> AgentRequest:
@@ -130,7 +146,7 @@ class Intake:
                 ],
                 userNotes=contact.user_notes,
             ),
-            metadata=RequestMetadata(),
+            metadata=RequestMetadata(previousMessageId=self._last_request.get(inbound.phone)),
         )
 
     async def _publish_request(self, request: AgentRequest, row_id: int) -> None:

@@ -58,7 +58,7 @@ async def test_no_injection_reveals_or_acts_for_another_contact(
     tmp_path: Path,
 ) -> None:
     db_path = tmp_path / "shop.db"
-    open_demo_database(db_path).close()
+    open_demo_database(db_path).close_now()
     topology = await make_topology()
     await start_agent_service(topology, agent_db_path=str(db_path), concurrent_tasks=10)
     requests = [

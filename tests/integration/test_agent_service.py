@@ -253,7 +253,7 @@ async def test_a_retry_after_a_booking_returns_that_booking(
     # answer "that slot is not available" for the slot this very request booked.
     path = tmp_path / "shop.db"
     with open_demo_database(path) as db:
-        slot = BusinessTools(db).list_free_slots("")["slots"][0]["slot_id"]
+        slot = (await BusinessTools(db).list_free_slots(""))["slots"][0]["slot_id"]
     topology = await make_topology(agent_retry_delays_ms=(100, 100, 100))
     service = await start_agent_service(topology, agent_db_path=str(path))
     request = agent_request(TaskType.APPOINTMENT, f"Please book slot {slot} [[fail:after-tool:1]]")

@@ -17,12 +17,11 @@ from google.genai import types
 
 from agent_service.agent import (
     AgentEngine,
-    BusinessDatabase,
     ScriptedModel,
     ScriptedModelOptions,
     open_demo_database,
 )
-from agent_service.agent.database import is_fixed_statement
+from agent_service.agent.business.sqlite_store import SqliteBusinessStore, is_fixed_statement
 from agent_service.agent.prompts import CONTEXT_MARKER
 from agent_service.contract.messages import AgentRequest
 from agent_service.errors import PermanentAgentError, TransientAgentError
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.unit
 @dataclass
 class Setup:
     engine: AgentEngine
-    db: BusinessDatabase
+    db: SqliteBusinessStore
     seen: list[LlmRequest] = field(default_factory=list)
 
 
@@ -74,7 +73,7 @@ def make_request(
     )
 
 
-def count_orders(db: BusinessDatabase) -> int:
+def count_orders(db: SqliteBusinessStore) -> int:
     with sqlite3.connect(db.path) as conn:
         count: int = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
         return count
@@ -210,7 +209,7 @@ async def test_tool_error_marker_gives_an_answer_with_a_failed_tool(setup: Setup
 async def test_a_tool_whose_backend_fails_gives_a_partial_answer(setup: Setup) -> None:
     with open_demo_database(None) as db:
         engine = AgentEngine(ScriptedModel(), db)
-        db.close()  # every query now raises, as a lost database would
+        db.close_now()  # every query now raises, as a lost database would
         result = await engine.run(make_request("order", "order 1042?"))
         await engine.close()
     assert result.tool_failed

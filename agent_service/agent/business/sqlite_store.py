@@ -1,4 +1,4 @@
-"""The embedded demo business database (SQLite) the agent's tools query.
+"""The embedded business data (SQLite): one file, shared by the replicas on one host.
 
 Every statement is a module-level constant listed in ``FIXED_STATEMENTS``; user text only ever
 reaches SQLite as a bound parameter. Full-text input is first reduced to a query of quoted word
@@ -18,12 +18,21 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from agent_service.agent.business.records import (
+    Booker,
+    Booking,
+    FaqEntry,
+    Order,
+    Product,
+    Slot,
+    demo_slot_rows,
+    search_terms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +70,11 @@ SEARCH_FAQ_SQL = (
     "SELECT f.id, f.question, f.answer FROM faq_fts JOIN faq AS f ON f.id = faq_fts.rowid"
     " WHERE faq_fts MATCH ? ORDER BY bm25(faq_fts), f.id LIMIT ?"
 )
+# IMMEDIATE: take the write lock at the start, so two processes cannot both read the count
+# and then both book (busy_timeout makes the second one wait for the first).
+BEGIN_SQL = "BEGIN IMMEDIATE"
+COMMIT_SQL = "COMMIT"
+ROLLBACK_SQL = "ROLLBACK"
 INSERT_SLOT_SQL = "INSERT INTO appointment_slots (date, time, service, status) VALUES (?, ?, ?, ?)"
 
 FIXED_STATEMENTS: tuple[str, ...] = (
@@ -74,6 +88,9 @@ FIXED_STATEMENTS: tuple[str, ...] = (
     GET_BOOKING_SQL,
     COUNT_OPEN_BOOKINGS_SQL,
     SEARCH_FAQ_SQL,
+    BEGIN_SQL,
+    COMMIT_SQL,
+    ROLLBACK_SQL,
 )
 """Every statement run after start-up (seeding, which runs before, also uses INSERT_SLOT_SQL)."""
 
@@ -84,76 +101,11 @@ _FIXED_PATTERNS = tuple(
     for sql in FIXED_STATEMENTS
 )
 
-_MAX_QUERY_TOKENS = 12
-_MAX_TOKEN_LENGTH = 40
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_STOPWORDS = _word_set(
-    "a an and are as at be can do does for from have how i in is it me my of on or please "
-    "the to what when where which who why you your we our with any"
-)
-_SLOT_TIMES = ("09:00", "10:00", "11:00", "14:00", "15:00", "16:00")
-_SLOT_SERVICES = ("haircut", "braiding", "manicure")
-_SLOT_DAYS = 7
 _PACKAGE = __name__.rpartition(".")[0]
-
-
-@dataclass(frozen=True)
-class Product:
-    id: int
-    name: str
-    description: str
-    price_cents: int
-    stock: int
-
-
-@dataclass(frozen=True)
-class Order:
-    id: int
-    status: str
-    eta: str | None
-    placed_on: str
-    items: tuple[tuple[str, int], ...]
-
-
-@dataclass(frozen=True)
-class Slot:
-    id: int
-    date: str
-    time: str
-    service: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Booking:
-    booked: bool
-    slot: Slot | None
-    """The slot booked, or the one asked for (None when it does not exist)."""
-    repeated: bool = False
-    """The request had booked it before: this is the same booking, not a new one."""
-    limit_reached: bool = False
-    """The contact already holds the most open bookings allowed."""
-
-
-@dataclass(frozen=True)
-class Booker:
-    """Who a booking is for: the contact who asked, from the request, never the model."""
-
-    phone: str
-    name: str
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class FaqEntry:
-    id: int
-    question: str
-    answer: str
+_FTS_REBUILD = (
+    "INSERT INTO products_fts (products_fts) VALUES ('rebuild');\n"
+    "INSERT INTO faq_fts (faq_fts) VALUES ('rebuild');"
+)
 
 
 def fts_query(text: str) -> str | None:
@@ -162,13 +114,10 @@ def fts_query(text: str) -> str | None:
     Each token is ``\\w+`` and double-quoted, so nothing in user text can act as FTS5 syntax
     (AND, NEAR, column filters, ``*``, quotes); the result is still bound as a parameter.
     """
-    words = [w.lower()[:_MAX_TOKEN_LENGTH] for w in re.findall(r"\w+", text)]
-    tokens = list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
-    if not tokens:
-        tokens = list(dict.fromkeys(words))
+    tokens = search_terms(text)
     if not tokens:
         return None
-    return " OR ".join(f'"{token}"' for token in tokens[:_MAX_QUERY_TOKENS])
+    return " OR ".join(f'"{token}"' for token in tokens)
 
 
 def is_fixed_statement(traced_sql: str) -> bool:
@@ -180,8 +129,9 @@ def is_fixed_statement(traced_sql: str) -> bool:
     return any(pattern.fullmatch(traced_sql) for pattern in _FIXED_PATTERNS)
 
 
-class BusinessDatabase:
-    """Typed queries over the demo database. Safe to share between threads and asyncio tasks."""
+class SqliteBusinessStore:
+    """The ``BusinessStore`` in an SQLite file. Queries take microseconds, so they run inline
+    on the event loop; the lock keeps the connections to one user at a time."""
 
     def __init__(self, path: Path, *, cleanup_dir: Path | None = None) -> None:
         self._path = path
@@ -213,14 +163,14 @@ class BusinessDatabase:
             self._reader.set_trace_callback(callback)
             self._writer.set_trace_callback(callback)
 
-    def search_products(self, text: str, limit: int = 5) -> list[Product]:
+    async def search_products(self, text: str, limit: int = 5) -> list[Product]:
         query = fts_query(text)
         if query is None:
             return []
         rows = self._read(SEARCH_PRODUCTS_SQL, (query, limit))
         return [Product(*row) for row in rows]
 
-    def get_order(self, order_id: int, phone: str) -> Order | None:
+    async def get_order(self, order_id: int, phone: str) -> Order | None:
         """The order if ``phone`` placed it; None for an unknown number and for another
         contact's order alike, so a stranger learns nothing by trying numbers."""
         with self._lock:
@@ -231,7 +181,9 @@ class BusinessDatabase:
         order_id_, status, eta, placed_on = row
         return Order(order_id_, status, eta, placed_on, tuple((n, q) for n, q in items))
 
-    def list_free_slots(self, *, on: date | None, from_day: date, limit: int = 6) -> list[Slot]:
+    async def list_free_slots(
+        self, *, on: date | None, from_day: date, limit: int = 6
+    ) -> list[Slot]:
         """Free slots on one day, or (``on`` None) the next ones from ``from_day``."""
         if on is not None:
             rows = self._read(LIST_FREE_SLOTS_ON_SQL, (on.isoformat(), limit))
@@ -239,35 +191,41 @@ class BusinessDatabase:
             rows = self._read(LIST_FREE_SLOTS_FROM_SQL, (from_day.isoformat(), limit))
         return [Slot(*row) for row in rows]
 
-    def get_slot(self, slot_id: int) -> Slot | None:
+    async def get_slot(self, slot_id: int) -> Slot | None:
         rows = self._read(GET_SLOT_SQL, (slot_id,))
         return Slot(*rows[0]) if rows else None
 
-    def book_slot(self, slot_id: int, booker: Booker, *, max_open: int, today: date) -> Booking:
+    async def book_slot(
+        self, slot_id: int, booker: Booker, *, max_open: int, today: date
+    ) -> Booking:
         """Book a free slot for the contact. A request that booked before gets that booking
         back, whichever slot it asks for now; a contact holding ``max_open`` upcoming
         bookings gets no more; otherwise the slot is booked if it is free."""
         with self._lock:
-            earlier = self._booking_of(booker.request_id)
-            if earlier is not None:
-                return Booking(True, earlier, repeated=True)
-            held = self._writer.execute(
-                COUNT_OPEN_BOOKINGS_SQL, (booker.phone, today.isoformat())
-            ).fetchone()[0]
-            row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
-            if held >= max_open:
-                return Booking(False, Slot(*row) if row else None, limit_reached=True)
+            # One write transaction: replicas on this host sharing the file see the count of
+            # open bookings and the booking as one step, so the limit holds between them.
+            self._writer.execute(BEGIN_SQL)
             try:
-                params = (booker.name, booker.phone, booker.request_id, slot_id)
-                booked = self._writer.execute(BOOK_SLOT_SQL, params).rowcount == 1
-            except sqlite3.IntegrityError:
-                booked = False  # this request booked another slot in another process meanwhile
-            if not booked:
-                # Another process may have booked for this very request a moment ago.
-                earlier = self._booking_of(booker.request_id)
-                if earlier is not None:
-                    return Booking(True, earlier, repeated=True)
-            row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
+                booking = self._book(slot_id, booker, max_open=max_open, today=today)
+            except BaseException:
+                self._writer.execute(ROLLBACK_SQL)
+                raise
+            self._writer.execute(COMMIT_SQL)
+        return booking
+
+    def _book(self, slot_id: int, booker: Booker, *, max_open: int, today: date) -> Booking:
+        earlier = self._booking_of(booker.request_id)
+        if earlier is not None:
+            return Booking(True, earlier, repeated=True)
+        held = self._writer.execute(
+            COUNT_OPEN_BOOKINGS_SQL, (booker.phone, today.isoformat())
+        ).fetchone()[0]
+        row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
+        if held >= max_open:
+            return Booking(False, Slot(*row) if row else None, limit_reached=True)
+        params = (booker.name, booker.phone, booker.request_id, slot_id)
+        booked = self._writer.execute(BOOK_SLOT_SQL, params).rowcount == 1
+        row = self._writer.execute(GET_SLOT_SQL, (slot_id,)).fetchone()
         return Booking(booked, Slot(*row) if row else None)
 
     def _booking_of(self, request_id: str | None) -> Slot | None:
@@ -276,13 +234,16 @@ class BusinessDatabase:
         row = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
         return Slot(*row) if row else None
 
-    def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
+    async def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
         query = fts_query(text)
         if query is None:
             return []
         return [FaqEntry(*row) for row in self._read(SEARCH_FAQ_SQL, (query, limit))]
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
         """Close both connections and delete the file if this object created it. Idempotent."""
         with self._lock:
             if self._closed:
@@ -293,16 +254,11 @@ class BusinessDatabase:
         if self._cleanup_dir is not None:
             shutil.rmtree(self._cleanup_dir, ignore_errors=True)
 
-    def __enter__(self) -> BusinessDatabase:
+    def __enter__(self) -> SqliteBusinessStore:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self.close_now()
 
     def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -325,7 +281,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE orders ADD COLUMN phone TEXT")
 
 
-def open_demo_database(path: str | os.PathLike[str] | None = None) -> BusinessDatabase:
+def open_demo_database(path: str | os.PathLike[str] | None = None) -> SqliteBusinessStore:
     """Open the demo database at ``path``, creating and seeding the file if it is missing.
 
     With ``path`` None a fresh database is seeded in a new temporary folder, which ``close()``
@@ -339,7 +295,7 @@ def open_demo_database(path: str | os.PathLike[str] | None = None) -> BusinessDa
         db_path = Path(path)
     if not db_path.exists():
         _create_seeded(db_path, today=date.today())
-    return BusinessDatabase(db_path, cleanup_dir=cleanup_dir)
+    return SqliteBusinessStore(db_path, cleanup_dir=cleanup_dir)
 
 
 def _create_seeded(db_path: Path, *, today: date) -> None:
@@ -353,9 +309,11 @@ def _create_seeded(db_path: Path, *, today: date) -> None:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             # One transaction: one sync to disk instead of one per statement.
-            seed = resources.files(_PACKAGE).joinpath("seed.sql").read_text()
-            conn.executescript(f"BEGIN;\n{seed}")  # executescript commits before it starts
-            conn.executemany(INSERT_SLOT_SQL, _slot_rows(today))
+            schema = resources.files(_PACKAGE).joinpath("schema.sqlite.sql").read_text()
+            data = resources.files(_PACKAGE).joinpath("demo_data.sql").read_text()
+            # executescript commits before it starts: one transaction, one sync to disk.
+            conn.executescript(f"BEGIN;\n{schema}\n{data}\n{_FTS_REBUILD}")
+            conn.executemany(INSERT_SLOT_SQL, demo_slot_rows(today))
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -369,18 +327,3 @@ def _create_seeded(db_path: Path, *, today: date) -> None:
                 os.replace(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _slot_rows(today: date) -> list[tuple[str, str, str, str]]:
-    rows = []
-    index = 0
-    for offset in range(1, _SLOT_DAYS + 1):
-        day = today + timedelta(days=offset)
-        if day.weekday() == 6:  # closed on Sundays, as the FAQ says
-            continue
-        for time in _SLOT_TIMES:
-            status = "booked" if index % 4 == 3 else "free"
-            service = _SLOT_SERVICES[index % len(_SLOT_SERVICES)]
-            rows.append((day.isoformat(), time, service, status))
-            index += 1
-    return rows

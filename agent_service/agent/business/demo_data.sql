@@ -1,59 +1,5 @@
--- Schema and demo data of the embedded business database: a small hair and beauty salon that
--- sells products and takes appointments. Appointment slots are generated in Python, relative
--- to the day the file is created, so a fresh database always has upcoming free slots.
-
-CREATE TABLE products (
-    id INTEGER PRIMARY KEY,
-    sku TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
-    stock INTEGER NOT NULL CHECK (stock >= 0)
-);
-
-CREATE VIRTUAL TABLE products_fts USING fts5(
-    name, description, content='products', content_rowid='id', tokenize='porter unicode61'
-);
-
-CREATE TABLE orders (
-    id INTEGER PRIMARY KEY,
-    customer_name TEXT NOT NULL,
-    phone TEXT, -- E.164 of the contact who placed it: the only one who may see it
-    status TEXT NOT NULL CHECK (status IN ('processing', 'shipped', 'delivered', 'cancelled')),
-    eta TEXT,
-    placed_on TEXT NOT NULL
-);
-
-CREATE TABLE order_items (
-    order_id INTEGER NOT NULL REFERENCES orders (id),
-    product_id INTEGER NOT NULL REFERENCES products (id),
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
-    PRIMARY KEY (order_id, product_id)
-);
-
-CREATE TABLE appointment_slots (
-    id INTEGER PRIMARY KEY,
-    date TEXT NOT NULL,
-    time TEXT NOT NULL,
-    service TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('free', 'booked')),
-    customer_name TEXT,
-    phone TEXT, -- E.164 of the contact it is booked for
-    request_id TEXT, -- the request that booked it: processing it again books nothing new
-    UNIQUE (date, time, service)
-);
-
-CREATE UNIQUE INDEX appointment_slots_request ON appointment_slots (request_id);
-
-CREATE TABLE faq (
-    id INTEGER PRIMARY KEY,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL
-);
-
-CREATE VIRTUAL TABLE faq_fts USING fts5(
-    question, answer, content='faq', content_rowid='id', tokenize='porter unicode61'
-);
+-- The demo rows of the business data, the same for SQLite and PostgreSQL. Appointment slots are
+-- generated in Python, relative to the day the data is seeded (records.demo_slot_rows).
 
 INSERT INTO products (id, sku, name, description, price_cents, stock) VALUES
     (1, 'SH-ARG-250', 'Argan Oil Shampoo', 'Gentle shampoo with argan oil for dry and damaged hair, 250 ml', 1450, 34),
@@ -67,7 +13,6 @@ INSERT INTO products (id, sku, name, description, price_cents, stock) VALUES
     (9, 'SK-MOI-050', 'Shea Butter Moisturiser', 'Rich face and body moisturiser with shea butter for dry skin, 50 ml', 1800, 17),
     (10, 'GI-VOU-050', 'Gift Voucher 50', 'Gift voucher worth 50 for any salon service or product', 5000, 999);
 
-INSERT INTO products_fts (products_fts) VALUES ('rebuild');
 
 -- Each order belongs to one phone number: +256703722777 is the spec's example contact, the
 -- +2567000000NN numbers are the harness's first simulated contacts.
@@ -96,5 +41,3 @@ INSERT INTO faq (id, question, answer) VALUES
     (6, 'How do I cancel or reschedule an appointment?', 'Reply with your appointment time and we will move it. Please cancel at least 24 hours in advance.'),
     (7, 'Which services do you offer?', 'Haircuts, braiding, colouring, keratin treatments, manicures and pedicures.'),
     (8, 'Do you sell gift vouchers?', 'Yes, gift vouchers worth 50 are valid for one year on any service or product.');
-
-INSERT INTO faq_fts (faq_fts) VALUES ('rebuild');

@@ -1,0 +1,1 @@
+"""State shared by the agent service's replicas, in PostgreSQL (``DATABASE_URL``)."""
