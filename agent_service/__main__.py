@@ -1,4 +1,9 @@
-"""``agent-service`` / ``python -m agent_service``: run until SIGTERM or SIGINT."""
+"""``agent-service`` / ``python -m agent_service``: run until SIGTERM or SIGINT.
+
+``agent-service migrate`` creates or updates the PostgreSQL schemas of DATABASE_URL (the
+business tables, seeded with the demo data when empty, and the request-state tables) and exits;
+the service does the same at start, so this is for deployments that migrate before they roll.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,23 @@ async def _serve(settings: Settings) -> None:
         await service.run_until_signal()
 
 
-def main() -> int:
+async def _migrate(settings: Settings) -> str:
+    from contextlib import AsyncExitStack
+
+    from agent_service.state.backends import open_pool
+
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(settings, stack)
+        if pool is None:
+            raise ValueError("migrate needs DATABASE_URL (the embedded SQLite needs no migration)")
+    return "PostgreSQL schemas are up to date"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["migrate"]):
+        print("usage: agent-service [migrate]", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -28,7 +49,10 @@ def main() -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(_serve(settings))
+        if args == ["migrate"]:
+            print(f"agent-service: {asyncio.run(_migrate(settings))}")
+        else:
+            asyncio.run(_serve(settings))
     except ValueError as exc:  # model configuration (no API key) and similar start-up errors
         logging.getLogger("agent_service").error("cannot start: %s", exc)
         print(f"agent-service: cannot start: {exc}", file=sys.stderr)

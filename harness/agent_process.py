@@ -171,6 +171,21 @@ class AgentServiceProcess:
             except WaitTimeout as exc:
                 raise RuntimeError(f"agent service not ready: {exc}: {self._log_tail()}") from None
 
+    async def metrics_text(self) -> str:
+        """The process's /metrics page ('' when it does not answer)."""
+        url = f"http://127.0.0.1:{self.health_port}/metrics"
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                return await response.text()
+        return ""
+
+    async def in_flight(self) -> float:
+        """Requests it is working on now (its ``agent_in_flight`` gauge; 0 if unknown)."""
+        for line in (await self.metrics_text()).splitlines():
+            if line.startswith("agent_in_flight "):
+                return float(line.split()[1])
+        return 0.0
+
     def _log_tail(self) -> str:
         if self.log_path and self.log_path.exists():
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])

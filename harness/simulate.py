@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from harness.postgres import server_url
 from harness.report import RunReport, render
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
 from harness.stack import MODELS, SimulationStack, StackOptions
@@ -41,6 +42,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--wasender-port", type=int, default=0, help="fixed port for the fake Wasender")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="agent service processes on ag_queue, sharing their state (default %(default)s)",
+    )
+    p.add_argument(
+        "--postgres",
+        nargs="?",
+        const=server_url(),
+        metavar="SERVER_URL",
+        help="share the replicas' state in PostgreSQL: the run creates a database of its own on"
+        " this server (default: HARNESS_POSTGRES_URL or the local one) and drops it at the end",
+    )
 
 
 async def run(args: argparse.Namespace, out: object = print) -> RunReport:
@@ -51,6 +66,8 @@ async def run(args: argparse.Namespace, out: object = print) -> RunReport:
         concurrent_tasks=args.concurrent_tasks,
         node_webhook_url=args.node_url,
         wasender_port=args.wasender_port,
+        replicas=max(args.replicas, scenario.min_replicas),
+        postgres=args.postgres,
     )
     options = replace(options, **scenario.stack_options)
     say = out if callable(out) else print

@@ -37,6 +37,7 @@ from harness.agent_process import AgentServiceProcess
 from harness.broker import Broker, choose_broker
 from harness.ledger import Entry, Ledger, MessageOutcome
 from harness.namespaces import declared, topology_for
+from harness.postgres import ThrowawayDatabase
 from harness.queue_tools import queue_depth
 from harness.report import RunReport, build_report, tools_from_metrics
 from harness.waiting import WaitTimeout, wait_until
@@ -69,6 +70,11 @@ class StackOptions:
     agent_log: Path | None = None
     start_agent: bool = True
     service_env: dict[str, Any] = field(default_factory=dict)
+    # Agent service processes on one ag_queue (competing consumers), sharing AGENT_STATE_DIR.
+    replicas: int = 1
+    # A PostgreSQL server (URL): the run makes a database of its own there for DATABASE_URL,
+    # shared by the replicas, and drops it at the end. None: the embedded default.
+    postgres: str | None = None
 
 
 class SimulationStack(Lifecycle):
@@ -84,7 +90,8 @@ class SimulationStack(Lifecycle):
         self.alerts: AlertReceiver
         self.node: NodeSimulator | None = None
         self.gemini: FakeGemini | None = None
-        self.agent: AgentServiceProcess
+        self.agents: list[AgentServiceProcess] = []
+        self.database_url: str | None = None
         self.webhook_url = ""
         self._send_cursor = 0
         self._alert_cursor = 0
@@ -122,11 +129,29 @@ class SimulationStack(Lifecycle):
         else:
             self.node = await stack.enter_async_context(NodeSimulator(self._node_config()))
             self.webhook_url = self.node.webhook_url
-        self.agent = self._agent_process()
-        stack.push_async_callback(self.agent.terminate)
+        if o.postgres is not None:
+            database = await stack.enter_async_context(ThrowawayDatabase(o.postgres))
+            self.database_url = database.url
+        state_dir = Path(tempfile.mkdtemp(prefix="harness-agent-state-"))
+        for index in range(max(1, o.replicas)):
+            agent = self._agent_process(index, state_dir)
+            self.agents.append(agent)
+            stack.push_async_callback(agent.terminate)
         if o.start_agent:
-            await self.agent.start()
+            # One first, so the schema and the demo data are made once, then the others.
+            await self.agents[0].start()
+            await asyncio.gather(*(agent.start() for agent in self.agents[1:]))
         self.started_at = time.monotonic()
+
+    @property
+    def agent(self) -> AgentServiceProcess:
+        """The first replica (the only one unless ``replicas`` says otherwise)."""
+        return self.agents[0]
+
+    def describe_agents(self) -> str:
+        count = len(self.agents)
+        where = "PostgreSQL" if self.database_url else "embedded SQLite, in-process dedup"
+        return f"{count} agent replica{'s' if count != 1 else ''}, state in {where}"
 
     def _node_config(self) -> NodeSimulatorConfig:
         return NodeSimulatorConfig(
@@ -164,15 +189,20 @@ class SimulationStack(Lifecycle):
             "google_gemini_base_url": self.gemini.url,
         }
 
-    def _agent_process(self) -> AgentServiceProcess:
+    def _agent_process(self, index: int, state_dir: Path) -> AgentServiceProcess:
         o = self.options
-        log = o.agent_log or Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
+        if o.agent_log is not None:
+            log = o.agent_log if index == 0 else o.agent_log.with_suffix(f".{index}.log")
+        else:
+            log = Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
+        database = {"database_url": self.database_url} if self.database_url else {}
         return AgentServiceProcess(
             self.broker.url,
             self.topology,
             log_path=log,
+            state_dir=state_dir,
             concurrent_tasks=o.concurrent_tasks,
-            **{**self._model_env(), **o.service_env},
+            **{**self._model_env(), **database, **o.service_env},
         )
 
     # -- driving the system ----------------------------------------------------------------
@@ -241,12 +271,12 @@ class SimulationStack(Lifecycle):
             )
 
     async def tools_used(self) -> dict[str, float]:
-        """Tool calls by tool, from the agent service's /metrics (empty if it cannot say)."""
-        url = f"http://127.0.0.1:{self.agent.health_port}/metrics"
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with aiohttp.ClientSession() as http, http.get(url) as response:
-                return tools_from_metrics(await response.text())
-        return {}
+        """Tool calls by tool, summed over the replicas' /metrics (those that answer)."""
+        total: dict[str, float] = {}
+        for agent in self.agents:
+            for tool, count in tools_from_metrics(await agent.metrics_text()).items():
+                total[tool] = total.get(tool, 0.0) + count
+        return total
 
     async def final_report(self, scenario: str, duration: float) -> RunReport:
         """The run's report once its messages have had their chance: a late duplicate within
@@ -259,7 +289,7 @@ class SimulationStack(Lifecycle):
             duration=duration,
             depths=await self.depths(),
             tools=await self.tools_used(),
-            broker=self.broker.describe(),
+            broker=f"{self.broker.describe()}; {self.describe_agents()}",
         )
 
     async def depths(self) -> dict[str, int]:

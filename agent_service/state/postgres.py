@@ -51,6 +51,18 @@ _PACKAGE = __name__.rpartition(".")[0]
 # What a failing database looks like through psycopg and its pool.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, PoolTimeout, OSError)
 
+# Each replica holds a session advisory lock (this class, its owner's hash) on a connection of
+# its own for as long as it lives. PostgreSQL drops it the moment that connection dies (a
+# SIGKILLed replica's socket is closed by its kernel), so another replica can take over the
+# requests it held at once instead of after REQUEST_LEASE; the lease still covers a replica
+# whose host vanished and whose connection PostgreSQL has not noticed to be gone yet.
+LIVENESS_CLASS = 71043
+LIVENESS_LOCK_SQL = f"SELECT pg_advisory_lock({LIVENESS_CLASS}, hashtext(%s))"
+_OWNER_ALIVE = (
+    "EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.locktype = 'advisory'"
+    f" AND l.classid = {LIVENESS_CLASS} AND l.objsubid = 2 AND l.granted"
+    " AND l.objid::bigint = (hashtext(s.owner)::bigint & 4294967295))"
+)
 CLAIM_SQL = """
 INSERT INTO agent_request_state AS s
     (message_id, contact, previous_id, sent_at, state, owner, lease_until)
@@ -60,11 +72,12 @@ ON CONFLICT (message_id) DO UPDATE
     SET state = 'in_flight', owner = excluded.owner, lease_until = excluded.lease_until,
         updated_at = now()
     WHERE s.state IN ('pending', 'released', 'retrying')
-       OR (s.state = 'in_flight' AND s.lease_until < now())
+       OR (s.state = 'in_flight' AND (s.lease_until < now() OR NOT OWNER_ALIVE))
 RETURNING s.reply, s.arrival
-"""
+""".replace("OWNER_ALIVE", _OWNER_ALIVE)
 HOLDER_SQL = (
-    "SELECT state, owner, lease_until > now() FROM agent_request_state WHERE message_id = %s"
+    f"SELECT state, owner, lease_until > now() AND {_OWNER_ALIVE}"
+    " FROM agent_request_state AS s WHERE message_id = %s"
 )
 KEEP_REPLY_SQL = (
     "UPDATE agent_request_state SET reply = %s::jsonb, updated_at = now()"
@@ -134,7 +147,12 @@ def schema_sql() -> str:
 
 
 async def open_pool(dsn: str, *, max_size: int, timeout: float = 15.0) -> AsyncConnectionPool[Any]:
-    """A connection pool, opened and checked; autocommit: one statement, one round trip."""
+    """A connection pool, opened and checked; autocommit: one statement, one round trip.
+
+    One plain connection first: a wrong host, database or password then fails at once with
+    PostgreSQL's own words, where a pool would retry in the background and only time out."""
+    probe = await psycopg.AsyncConnection.connect(dsn, connect_timeout=max(1, int(timeout)))
+    await probe.close()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         dsn,
         min_size=1,
@@ -175,12 +193,14 @@ class PostgresRequestStates:
         self._held: dict[str, asyncio.Event] = {}
         self._places: dict[str, tuple[str, int, int, str | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._liveness: psycopg.AsyncConnection[Any] | None = None
 
     @property
     def held(self) -> int:
         return len(self._held)
 
     async def start(self) -> None:
+        await self._hold_liveness()
         self._tasks = [
             asyncio.create_task(self._renew_leases(), name="request-lease-renewal"),
             asyncio.create_task(self._prune(), name="request-state-pruning"),
@@ -193,6 +213,21 @@ class PostgresRequestStates:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._liveness is not None:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                await self._liveness.close()
+            self._liveness = None
+
+    async def _hold_liveness(self) -> None:
+        """(Re)take this replica's liveness lock on a connection of its own."""
+        conninfo = self._pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("the request states need a pool made from a connection string")
+        connection = await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, connect_timeout=10
+        )
+        await connection.execute(LIVENESS_LOCK_SQL, (self.owner,))
+        self._liveness = connection
 
     async def claim(self, request: AgentRequest) -> Claim:
         message_id = request.messageId
@@ -223,7 +258,7 @@ class PostgresRequestStates:
                 await local.wait()
             else:
                 # Another replica's: poll until it lets go or its lease runs out (live False).
-                await asyncio.sleep(_HOLDER_POLL if live else _POLL_FIRST)
+                await asyncio.sleep(_HOLDER_POLL if live else _POLL_LIMIT)
 
     def _claimed(self, request: AgentRequest, reply: Any, arrival: int) -> Claim:
         message_id = request.messageId
@@ -320,6 +355,14 @@ class PostgresRequestStates:
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
+            if self._liveness is None or self._liveness.closed or self._liveness.broken:
+                # PostgreSQL restarted or the link broke: others see this replica as gone
+                # until the lock is back (they may take over; the reply's fixed id keeps
+                # the Node side to one send).
+                try:
+                    await self._hold_liveness()
+                except DATABASE_ERRORS as exc:
+                    log.warning("cannot hold the liveness lock", extra={"error": repr(exc)})
             if self._held:
                 await self._quietly(
                     "renew the leases", RENEW_SQL, (self._lease, self.owner, list(self._held))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import aio_pika
@@ -82,6 +82,16 @@ class Publisher:
         )
 
 
+@dataclass(frozen=True)
+class SeenReply:
+    original_message_id: str
+    phone: str
+    text: str
+    built_at: int
+    """The reply's own timestamp: a reply built again (the agent run twice) differs here even
+    when its text is the same; a stored reply republished does not."""
+
+
 @dataclass
 class Courier:
     """Sends to users and settles each request's one outcome."""
@@ -94,6 +104,9 @@ class Courier:
     publish: Publish
     topology: Topology
     max_retries: int
+    seen: list[SeenReply] = field(default_factory=list)
+    """Every reply the agent service published, in the order wb_queue delivered them (the
+    copies this side republished to its wait queues are not counted again)."""
 
     def send_failed(self, result: SendResult) -> None:
         self.metrics.send_failures.labels(reason=result.reason).inc()
@@ -151,6 +164,14 @@ class ReplyConsumer:
             return
         attempts = retry_count(message)
         self._observe(reply, first_delivery=attempts == 0)
+        if attempts == 0:
+            seen = SeenReply(
+                reply.originalMessageId,
+                reply.contact.phoneNumber,
+                reply.response.text,
+                reply.timestamp,
+            )
+            self._courier.seen.append(seen)
         ledger = self._courier.ledger
         if not ledger.claim(reply.originalMessageId, continuation=attempts > 0):
             self._courier.metrics.duplicates.labels(source="wb_queue").inc()

@@ -28,7 +28,7 @@ from agent_service.contract.topology import Topology, declare
 from agent_service.lifecycle import Lifecycle
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
-from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer
+from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer, SeenReply
 from fakes.node_simulator.store import OutcomeLedger, RequestOutcome, Store, StoredMessage
 from fakes.node_simulator.wasender_client import WasenderClient
 from fakes.node_simulator.webhook import Intake, WebhookServer
@@ -135,6 +135,7 @@ class NodeSimulator(Lifecycle):
         self.metrics = NodeMetrics()
         self._alerts = AlertSink(self.metrics, config.alert_url)
         self._store: Store | None = None
+        self._courier: Courier | None = None
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._url: str | None = None
@@ -160,7 +161,7 @@ class NodeSimulator(Lifecycle):
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel = publish_channel
         publisher = Publisher(publish_channel, cfg.publish_timeout)
-        courier = Courier(
+        self._courier = courier = Courier(
             client=client,
             store=store,
             ledger=OutcomeLedger(store),
@@ -260,6 +261,14 @@ class NodeSimulator(Lifecycle):
     def history(self, phone: str) -> list[StoredMessage]:
         """The contact's stored conversation, oldest first."""
         return self._require_store().history(to_e164(phone))
+
+    def replies_seen(self) -> list[SeenReply]:
+        """Every reply the agent service published to wb_queue, in the order they came."""
+        return list(self._courier.seen) if self._courier is not None else []
+
+    def requests_of(self, phone: str) -> list[str]:
+        """The request ids published for the contact's messages, in the order published."""
+        return [m.request_id for m in self.history(phone) if m.role == "user" and m.request_id]
 
     def outcomes(self) -> dict[str, RequestOutcome]:
         """request id -> 'reply' | 'fallback' | 'parked', for every request settled so far."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from fakes.wasender_faults import RateLimited, ServerError
 from harness.broker import PrivateNode
 from harness.stack import SimulationStack
+from harness.waiting import WaitTimeout, wait_until
 
 Fault = Callable[[SimulationStack], Coroutine[Any, Any, None]]
 
@@ -43,6 +45,21 @@ async def _broker_kill(stack: SimulationStack) -> None:
     await stack.broker.start()
 
 
+async def _replica_kill(stack: SimulationStack) -> None:
+    # Mid-run, while it holds requests: the last replica dies at once (no graceful stop), the
+    # broker hands its unacked requests to the others, then it comes back.
+    victim = stack.agents[-1]
+
+    async def busy() -> bool:
+        return await victim.in_flight() > 0
+
+    with contextlib.suppress(WaitTimeout):  # a run too short to catch it busy: kill anyway
+        await wait_until(busy, timeout=10, what="requests on the replica", interval=0.02)
+    await victim.kill()
+    await asyncio.sleep(2.0)
+    await victim.start()
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -50,6 +67,7 @@ class Scenario:
     fault: Fault = _nothing
     stack_options: dict[str, Any] = field(default_factory=dict)
     duplicate_every: int = 0
+    min_replicas: int = 1
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -70,5 +88,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("broker-restart", "the broker restarts mid-run", _broker_restart),
         Scenario("broker-kill", "the broker is killed (SIGKILL) and started", _broker_kill),
+        Scenario(
+            "replica-kill",
+            "one of the agent replicas (2 at least) is killed with SIGKILL mid-run and started"
+            " again 2 s later; with --postgres no request is answered twice",
+            _replica_kill,
+            min_replicas=2,
+        ),
     ]
 }

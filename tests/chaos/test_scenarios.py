@@ -10,6 +10,7 @@ import pytest
 
 from harness.broker import Broker, PrivateNode
 from harness.ledger import MessageOutcome
+from harness.postgres import server_url
 from harness.report import build_report
 from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
 from harness.stack import SimulationStack
@@ -18,7 +19,15 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(
-    "name", ["wasender-outage", "broker-kill", "model-failures", "duplicates", "rate-limit"]
+    "name",
+    [
+        "wasender-outage",
+        "broker-kill",
+        "model-failures",
+        "duplicates",
+        "rate-limit",
+        "replica-kill",
+    ],
 )
 async def test_scenario_loses_and_duplicates_nothing(
     name: str,
@@ -29,8 +38,11 @@ async def test_scenario_loses_and_duplicates_nothing(
     scenario = SCENARIOS[name]
     if name.startswith("broker") and broker is not controlled_node:
         pytest.skip("the session broker is not a node the harness may kill")
+    shared = {"postgres": server_url()} if scenario.min_replicas > 1 else {}
     stack = await make_stack(
         model_latency="uniform:0.01:0.1",
+        replicas=scenario.min_replicas,
+        **shared,
         # The demo's 1, 2, 4 s ladder outlasts the 3 s Wasender outage: nothing is parked.
         **scenario.stack_options,
     )

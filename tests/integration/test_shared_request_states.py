@@ -224,3 +224,27 @@ async def test_a_predecessor_no_replica_has_seen_is_waited_for_briefly_only(
     assert delivery.acked
     assert replicas.texts() == ["after (by b)"]
     assert replicas.b.counter("agent_order_wait_timeouts_total") == 0
+
+
+async def test_a_dead_replica_is_taken_over_from_at_once_not_after_its_lease(
+    make_database: Callable[..., Awaitable[str]],
+) -> None:
+    # A lease of a minute: only the dead replica's lost liveness lock can free its request.
+    pool = await open_pool(await make_database(), max_size=4)
+    a = PostgresRequestStates(pool, lease=60, owner="a")
+    b = PostgresRequestStates(pool, lease=60, owner="b")
+    await a.start()
+    await b.start()
+    try:
+        request = agent_request(text="hi", phone=ALICE)
+        assert (await a.claim(request)).state.value == "new"
+        waiting = asyncio.create_task(b.claim(request))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # a lives: b waits
+        await a.close()  # a dies: its connection, and with it its lock, is gone
+        claim = await asyncio.wait_for(waiting, 5)
+        assert claim.state.value == "new"
+    finally:
+        await a.close()
+        await b.close()
+        await pool.close()
