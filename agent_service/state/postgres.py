@@ -79,10 +79,21 @@ HOLDER_SQL = (
     f"SELECT state, owner, lease_until > now() AND {_OWNER_ALIVE}"
     " FROM agent_request_state AS s WHERE message_id = %s"
 )
-KEEP_REPLY_SQL = (
-    "UPDATE agent_request_state SET reply = %s::jsonb, updated_at = now()"
-    " WHERE message_id = %s AND owner = %s"
-)
+# Keeps the reply and, in the same round trip, tells whether the contact's turn has come
+# already (true), not yet (false) or cannot be told (null: a predecessor nobody claimed).
+KEEP_REPLY_SQL = """
+UPDATE agent_request_state AS s SET reply = %(reply)s::jsonb, updated_at = now()
+WHERE s.message_id = %(id)s AND s.owner = %(owner)s
+RETURNING CASE
+    WHEN s.previous_id IS NOT NULL THEN
+        (SELECT p.state <> 'in_flight' FROM agent_request_state AS p
+         WHERE p.message_id = s.previous_id)
+    ELSE NOT EXISTS (
+        SELECT 1 FROM agent_request_state AS e
+        WHERE e.contact = s.contact AND e.state = 'in_flight' AND e.message_id <> s.message_id
+          AND (e.sent_at, e.arrival) < (s.sent_at, s.arrival))
+END
+"""
 DONE_SQL = (
     "UPDATE agent_request_state SET state = 'done', reply = NULL, owner = NULL,"
     " lease_until = NULL, updated_at = now() WHERE message_id = %s"
@@ -192,6 +203,7 @@ class PostgresRequestStates:
         # delivery here waits on it instead of polling) and its place in the turn order.
         self._held: dict[str, asyncio.Event] = {}
         self._places: dict[str, tuple[str, int, int, str | None]] = {}
+        self._in_turn: set[str] = set()  # kept replies found nothing ahead of them
         self._tasks: list[asyncio.Task[None]] = []
         self._liveness: psycopg.AsyncConnection[Any] | None = None
 
@@ -274,11 +286,14 @@ class PostgresRequestStates:
         return Claim(State.PENDING, AgentReply.model_validate(reply))
 
     async def remember_reply(self, message_id: str, reply: AgentReply) -> None:
-        await self._quietly(
-            "keep the built reply",
-            KEEP_REPLY_SQL,
-            (reply.model_dump_json(), message_id, self.owner),
-        )
+        params = {"reply": reply.model_dump_json(), "id": message_id, "owner": self.owner}
+        try:
+            row = await self._one(KEEP_REPLY_SQL, params)
+        except DATABASE_ERRORS as exc:
+            log.warning("could not keep the built reply in PostgreSQL", extra={"error": repr(exc)})
+            return
+        if row is not None and row[0] is True:
+            self._in_turn.add(message_id)
 
     async def done(self, message_id: str) -> None:
         self._let_go(message_id)
@@ -292,13 +307,14 @@ class PostgresRequestStates:
     def _let_go(self, message_id: str) -> None:
         event = self._held.pop(message_id, None)
         self._places.pop(message_id, None)
+        self._in_turn.discard(message_id)
         if event is not None:
             event.set()
 
     async def wait_turn(self, request: AgentRequest) -> bool:
         place = self._places.get(request.messageId)
-        if place is None or self._order_wait <= 0:
-            return True
+        if place is None or self._order_wait <= 0 or request.messageId in self._in_turn:
+            return True  # the usual case: told so when the reply was kept
         contact, sent_at, arrival, previous = place
         began = self._clock()
         deadline = began + self._order_wait

@@ -28,8 +28,9 @@ from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, describe, render
 from harness.bench.runs import BacklogRun, backlog_run, memory_run, recovery_runs
 from harness.broker.private_node import PrivateNode
+from harness.postgres import server_url
 
-PARTS = ("throughput", "latency", "production-path", "memory", "recovery")
+PARTS = ("throughput", "latency", "production-path", "replicas", "memory", "recovery")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +59,23 @@ def plan(parts: Sequence[str], quick: bool) -> tuple[list[BacklogRun], int]:
         # ADK's Gemini model, google-genai and HTTP to the fake Gemini API: what the service's
         # CPU per reply is on the path production takes, beside the scripted model's.
         runs.append(BacklogRun("throughput", 5, "0", 1000 // scale, model="gemini-fake"))
+    if "replicas" in parts:
+        # Replicas sharing their state in PostgreSQL, at a slow model and at none; one
+        # replica with the embedded state beside them gives the shared store's cost.
+        server = server_url()
+        for latency, requests in (("1.0", 150), ("0", 1000)):
+            for replicas in (1, 2, 3):
+                runs.append(
+                    BacklogRun(
+                        "replicas",
+                        5,
+                        latency,
+                        requests // scale,
+                        replicas=replicas,
+                        postgres=server,
+                    )
+                )
+        runs.append(BacklogRun("replicas", 5, "0", 1000 // scale, warm=True))
     if "latency" in parts:
         runs += [
             BacklogRun("slow model", 5, "1.0", 100 // scale),

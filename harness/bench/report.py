@@ -61,13 +61,16 @@ def render(report: BenchReport) -> str:
         lines += [
             "",
             f"{'run':<22}{'model':>12}{'tasks':>6}{'latency':>8}{'requests':>9}{'seconds':>9}"
-            f"{'replies/s':>10}{'proc mean':>10}{'proc p95':>9}{'cpu ms/reply':>13}",
+            f"{'replies/s':>10}{'proc mean':>10}{'proc p95':>9}{'cpu ms/reply':>13}"
+            f"{'replicas':>9}{'state':>10}{'db trips':>9}",
         ]
     for r in report.runs:
         lines.append(
             f"{r.name:<22}{r.model:>12}{r.concurrent_tasks:>6}{r.model_latency:>8}"
             f"{r.requests:>9}{r.seconds:>9.1f}{r.replies_per_second:>10.1f}"
             f"{r.processing_mean:>10.3f}{r.processing_p95:>9.3f}{r.service_cpu_ms_per_reply:>13.1f}"
+            f"{r.replicas:>9}{'postgres' if r.postgres else 'embedded':>10}"
+            f"{r.database_round_trips_per_reply:>9.1f}"
         )
     if report.memory:
         m = report.memory

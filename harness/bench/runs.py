@@ -6,13 +6,17 @@ own process (scripted model, LOG_LEVEL=WARNING) and this process publishes and c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import psycopg
 from aio_pika.abc import AbstractConnection
 
 from agent_service.contract.messages import AgentRequest, TaskType
@@ -22,6 +26,7 @@ from harness.bench.procstat import cpu_seconds, peak_rss_mib, rss_mib
 from harness.broker.private_node import PrivateNode
 from harness.message_factory import agent_request
 from harness.namespaces import declared, declared_on, run_prefix
+from harness.postgres import ThrowawayDatabase
 from harness.queue_tools import ReplyCollector, publish_requests
 from harness.report import percentile
 
@@ -46,6 +51,14 @@ class BacklogRun:
     service_cpu_ms_per_reply: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     model: str = "scripted"  # or "gemini-fake": the production model path
+    replicas: int = 1
+    # A PostgreSQL server: the replicas share their state in a database of the run's own
+    # there (DATABASE_URL). None: the embedded default (SQLite file, in-process dedup).
+    postgres: str | None = None
+    # PostgreSQL transactions per reply (autocommit: one per statement, so round trips).
+    database_round_trips_per_reply: float = 0.0
+    # The services are started (and consuming) before the backlog is published.
+    warm: bool = False
 
 
 @dataclass
@@ -113,29 +126,71 @@ async def backlog_run(
     **settings: Any,
 ) -> BacklogRun:
     topology = Topology().renamed(run_prefix())
-    async with declared(connection, topology):
-        requests = make_requests(run.requests)
+    requests = make_requests(run.requests)
+    published = {r.messageId: r.timestamp / 1000 for r in requests}
+
+    async def publish_backlog() -> None:
         channel = await connection.channel(publisher_confirms=True)
         await publish_requests(channel, topology, requests)
-        published = {r.messageId: r.timestamp / 1000 for r in requests}
         await channel.close()
-        service = agent_service(
-            node.url,
-            topology,
-            run.concurrent_tasks,
-            run.model_latency,
-            log_dir,
-            run.name,
-            **settings,
-        )
+
+    async with declared(connection, topology), contextlib.AsyncExitStack() as stack:
+        if not run.warm:
+            await publish_backlog()
+        if run.postgres is not None:
+            database = await stack.enter_async_context(ThrowawayDatabase(run.postgres))
+            settings = {**settings, "database_url": database.url}
+        state_dir = Path(tempfile.mkdtemp(prefix="bench-state-", dir=log_dir))
+        services = [
+            agent_service(
+                node.url,
+                topology,
+                run.concurrent_tasks,
+                run.model_latency,
+                log_dir,
+                f"{run.name}-{run.replicas}-{index}",
+                state_dir=state_dir,
+                **settings,
+            )
+            for index in range(run.replicas)
+        ]
         cpu_at_first: list[float] = []
-        async with ReplyCollector(connection, topology.webhook_queue) as replies:
-            # The first replies may arrive before the service reports ready.
-            replies.on_first_reply = lambda: cpu_at_first.append(cpu_seconds(_pid(service)))
-            async with service:
-                await replies.wait_for_count(run.requests, timeout=60 + run.requests * 2.0)
-                cpu_at_last = cpu_seconds(_pid(service))
+
+        def first_reply() -> None:
+            cpu_at_first.append(sum(cpu_seconds(_pid(s)) for s in services if s.pid))
+
+        replies = await stack.enter_async_context(
+            ReplyCollector(connection, topology.webhook_queue)
+        )
+        # The first replies may arrive before the services report ready.
+        replies.on_first_reply = first_reply
+        # One first: it makes the schemas and seeds the data, the others find them.
+        for service in services:
+            await stack.enter_async_context(service)
+        commits_before = await _commits(settings["database_url"]) if run.postgres else 0
+        if run.warm:
+            # Every replica consumes before the first request: a fair share for each.
+            published = {r.messageId: time.time() for r in requests}
+            await publish_backlog()
+        await replies.wait_for_count(run.requests, timeout=60 + run.requests * 2.0)
+        cpu_at_last = sum(cpu_seconds(_pid(s)) for s in services)
+        if run.postgres is not None:
+            used = await _commits(settings["database_url"]) - commits_before
+            run.database_round_trips_per_reply = used / run.requests
     return summarize(run, replies, published, cpu_at_last - cpu_at_first[0])
+
+
+async def _commits(database_url: str) -> int:
+    """Transactions committed in the database so far (PostgreSQL's statistics, which the
+    server publishes with a short delay: read after a pause)."""
+    await asyncio.sleep(1.0)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        row = await cursor.fetchone()
+        # This very query is a transaction too: not the service's.
+        return int(row[0]) - 1 if row else 0
 
 
 def summarize(
