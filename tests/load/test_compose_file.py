@@ -42,8 +42,18 @@ def _service_env_names() -> set[str]:
     return names
 
 
-def test_the_three_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"rabbitmq", "agent-service", "tests"}
+def test_the_four_services(services: dict[str, Any]) -> None:
+    assert set(services) == {"rabbitmq", "postgres", "agent-service", "tests"}
+
+
+def test_two_replicas_share_their_state_in_the_compose_postgres(services: dict[str, Any]) -> None:
+    agent = services["agent-service"]
+    assert agent["deploy"]["replicas"] == 2
+    assert agent["environment"]["DATABASE_URL"] == "postgresql://postgres@postgres:5432/postgres"
+    assert agent["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    tests_env = services["tests"]["environment"]
+    assert tests_env["HARNESS_POSTGRES_URL"] == "postgresql://postgres@postgres:5432/postgres"
 
 
 def test_rabbitmq_has_a_healthcheck_and_the_amqp_port(services: dict[str, Any]) -> None:
