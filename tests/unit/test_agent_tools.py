@@ -11,8 +11,8 @@ import asyncio
 import inspect
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -438,3 +438,32 @@ async def test_the_harness_knows_who_owns_each_demo_order(tools: BusinessTools) 
 
     for phone, number in DEMO_ORDER_OWNERS.items():
         assert (await tools.get_order_status(str(number), Ctx(phone)))["found"], (phone, number)
+
+
+async def test_a_demo_file_seeded_weeks_ago_gets_the_coming_weeks_slots(tmp_path: Path) -> None:
+    from agent_service.agent.business.sqlite_store import _create_seeded
+
+    path = tmp_path / "old.db"
+    _create_seeded(path, today=date.today() - timedelta(days=30))
+    with open_demo_database(path) as db:
+        slots = (await BusinessTools(db).list_free_slots(""))["slots"]
+        assert slots and min(s["date"] for s in slots) > date.today().isoformat()
+        assert db.add_upcoming_slots(date.today()) == 0  # once only
+
+
+async def test_a_postgres_database_seeded_weeks_ago_gets_the_coming_weeks_slots(
+    make_database: Callable[..., Awaitable[str]],
+) -> None:
+    from agent_service.agent.business.postgres_store import migrate
+    from agent_service.state.postgres import open_pool
+
+    pool = await open_pool(await make_database(seeded=False), max_size=2)
+    try:
+        assert await migrate(pool, today=date.today() - timedelta(days=30))
+        tools = BusinessTools(PostgresBusinessStore(pool))
+        assert (await tools.list_free_slots(""))["slots"] == []
+        assert not await migrate(pool)  # a restart: not seeded again, slots topped up
+        slots = (await tools.list_free_slots(""))["slots"]
+        assert slots and min(s["date"] for s in slots) > date.today().isoformat()
+    finally:
+        await pool.close()

@@ -67,6 +67,10 @@ SEARCH_FAQ_SQL = (
     "SELECT id, question, answer FROM faq WHERE search @@ to_tsquery('english', %(q)s)"
     " ORDER BY ts_rank(search, to_tsquery('english', %(q)s)) DESC, id LIMIT %(limit)s"
 )
+TOP_UP_SLOT_SQL = (
+    "INSERT INTO appointment_slots (date, time, service, status) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (date, time, service) DO NOTHING"
+)
 CONTACT_LOCK_SQL = "SELECT pg_advisory_xact_lock(71042, hashtext(%s))"
 INSERT_SLOT_SQL = (
     "INSERT INTO appointment_slots (date, time, service, status) VALUES (%s, %s, %s, %s)"
@@ -89,6 +93,10 @@ async def migrate(pool: AsyncConnectionPool[Any], *, today: date | None = None) 
         cursor = await conn.execute("SELECT count(*) FROM products")
         row = await cursor.fetchone()
         if row is not None and row[0] > 0:
+            # Seeded before: only the slots of the coming week where missing, so a database
+            # kept for weeks still has upcoming slots.
+            async with conn.cursor() as slots:
+                await slots.executemany(TOP_UP_SLOT_SQL, demo_slot_rows(today or date.today()))
             return False
         await _seed(conn, today or date.today())
     logger.info("seeded the demo business data in PostgreSQL")

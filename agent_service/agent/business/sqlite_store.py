@@ -76,6 +76,7 @@ BEGIN_SQL = "BEGIN IMMEDIATE"
 COMMIT_SQL = "COMMIT"
 ROLLBACK_SQL = "ROLLBACK"
 INSERT_SLOT_SQL = "INSERT INTO appointment_slots (date, time, service, status) VALUES (?, ?, ?, ?)"
+TOP_UP_SLOT_SQL = INSERT_SLOT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
 FIXED_STATEMENTS: tuple[str, ...] = (
     SEARCH_PRODUCTS_SQL,
@@ -234,6 +235,14 @@ class SqliteBusinessStore:
         row = self._writer.execute(GET_BOOKING_SQL, (request_id,)).fetchone()
         return Slot(*row) if row else None
 
+    def add_upcoming_slots(self, today: date) -> int:
+        """The demo's slots for the week after ``today`` where missing: a file kept across
+        restarts (the default, in AGENT_STATE_DIR) still has upcoming slots a week later."""
+        with self._lock:
+            before = self._writer.total_changes
+            self._writer.executemany(TOP_UP_SLOT_SQL, demo_slot_rows(today))
+            return self._writer.total_changes - before
+
     async def search_faq(self, text: str, limit: int = 3) -> list[FaqEntry]:
         query = fts_query(text)
         if query is None:
@@ -295,7 +304,9 @@ def open_demo_database(path: str | os.PathLike[str] | None = None) -> SqliteBusi
         db_path = Path(path)
     if not db_path.exists():
         _create_seeded(db_path, today=date.today())
-    return SqliteBusinessStore(db_path, cleanup_dir=cleanup_dir)
+    store = SqliteBusinessStore(db_path, cleanup_dir=cleanup_dir)
+    store.add_upcoming_slots(date.today())
+    return store
 
 
 def _create_seeded(db_path: Path, *, today: date) -> None:
