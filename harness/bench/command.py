@@ -24,13 +24,22 @@ from typing import Any
 
 import aio_pika
 
+from harness.bench.overhead import engine_run
 from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, describe, render
-from harness.bench.runs import BacklogRun, backlog_run, memory_run, recovery_runs
+from harness.bench.runs import BacklogRun, backlog_run, make_requests, memory_run, recovery_runs
 from harness.broker.private_node import PrivateNode
 from harness.postgres import server_url
 
-PARTS = ("throughput", "latency", "production-path", "replicas", "memory", "recovery")
+PARTS = (
+    "overhead",
+    "throughput",
+    "latency",
+    "production-path",
+    "replicas",
+    "memory",
+    "recovery",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,6 +115,12 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
         report = await describe(node, command)
         connection = await aio_pika.connect(node.url, timeout=10)
         async with connection:
+            if "overhead" in args.only:
+                count = 2000 // (10 if args.quick else 1)
+                _progress(f"overhead: the engine alone, then the service, {count} requests each")
+                report.engine = await engine_run(make_requests(count), 5)
+                service_run = BacklogRun("overhead", 5, "0", count, warm=True)
+                report.service = await backlog_run(node, connection, service_run, log_dir)
             for run in runs:
                 _progress(
                     f"{run.name} ({run.model}), {run.concurrent_tasks} tasks, {run.requests}"

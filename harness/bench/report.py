@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from harness.bench.overhead import EngineRun
 from harness.bench.procstat import cpu_model, load_average
 from harness.bench.runs import BacklogRun, MemoryRun, RecoveryRun
 from harness.broker.private_node import PrivateNode
@@ -24,6 +25,9 @@ class BenchReport:
     runs: list[BacklogRun] = field(default_factory=list)
     memory: MemoryRun | None = None
     recovery: list[RecoveryRun] = field(default_factory=list)
+    # The engine alone and the service on the same requests: what the plumbing costs.
+    engine: EngineRun | None = None
+    service: BacklogRun | None = None
     load_average_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     total_seconds: float = 0.0
 
@@ -72,6 +76,19 @@ def render(report: BenchReport) -> str:
             f"{r.replicas:>9}{'postgres' if r.postgres else 'embedded':>10}"
             f"{r.database_round_trips_per_reply:>9.1f}"
         )
+    if report.engine and report.service:
+        e, svc = report.engine, report.service
+        ratio = svc.replies_per_second / e.requests_per_second if e.requests_per_second else 0
+        lines += [
+            "",
+            f"plumbing overhead ({e.requests} requests, {e.concurrent_tasks} at once, latency 0):",
+            f"  engine alone    {e.requests_per_second:8.1f} requests/s"
+            f"  {e.cpu_ms_per_request:6.2f} ms CPU each",
+            f"  agent service   {svc.replies_per_second:8.1f} replies/s "
+            f"  {svc.service_cpu_ms_per_reply:6.2f} ms CPU each (through RabbitMQ)",
+            f"  ratio           {100 * ratio:8.1f} % of the engine's rate"
+            f" (the plumbing costs {100 * (1 - ratio):.1f} %)",
+        ]
     if report.memory:
         m = report.memory
         after = ", ".join(f"{n}: {mib:.0f}" for n, mib in m.rss_mib_after.items())
