@@ -232,7 +232,8 @@ class Settings(BaseSettings):
         default_factory=lambda: default_state_dir(),
         validation_alias="AGENT_STATE_DIR",
         description="Folder of the state that must survive a restart (delivery counts, an"
-        " SQLite file); replicas on one host share it",
+        " SQLite file); replicas on one host share it. Default $XDG_STATE_HOME/wa-agent, else"
+        " ~/.local/state/wa-agent (the image: /var/lib/wa-agent, a volume)",
     )
     shutdown_grace: float = Field(
         30.0,

@@ -72,12 +72,28 @@ def _contracts(args: argparse.Namespace) -> int:
     return actions[args.action]()
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from harness import reference
+
+    if args.action == "generate":
+        written = reference.generate()
+        print("\n".join(f"wrote {p}" for p in written) or "the reference is up to date")
+        return 0
+    found = reference.problems()
+    print("\n".join(found) or "the reference is up to date")
+    return 1 if found else 0
+
+
 def _smoke(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(smoke()) else 1
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harness", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="A real RabbitMQ broker and fakes of every other party: run, check and"
+        " measure the whole WhatsApp agent system on one machine (docs/reference.md).",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no log lines, only results")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -95,6 +111,16 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("action", choices=["generate", "check", "release"])
     c.set_defaults(func=_contracts)
+
+    r = sub.add_parser(
+        "reference",
+        help="regenerate or check docs/reference.md and deploy/agent-service.env.example",
+        description="generate: write the operations reference and the example .env from the"
+        " code (settings, metrics, error codes, exit codes, these commands). check: exit 1 when"
+        " a committed file is stale or a setting has no description.",
+    )
+    r.add_argument("action", choices=["generate", "check"])
+    r.set_defaults(func=_reference)
 
     s = sub.add_parser("smoke", help="broker smoke run: topology, one message each way")
     s.set_defaults(func=_smoke)

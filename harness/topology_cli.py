@@ -1,9 +1,9 @@
-"""``harness topology verify|declare|migrate|export``: the topology on a live broker.
+"""harness topology verify|declare|migrate|export: the topology on a live broker.
 
 Each command reads the topology either from the built-in production values, or, with
-``--from-env``, from the agent service's own settings (the same variables, so a deployment
-with its own TTLs, retry delays or queue names is compared with what it really declares), and
-the broker URL from ``--url`` or those settings. ``--vhost`` picks the virtual host.
+--from-env, from the agent service's own settings (the same variables, so a deployment with
+its own TTLs, retry delays or queue names is compared with what it really declares), and the
+broker URL from --url or those settings. --vhost picks the virtual host.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def add_commands(sub: Any) -> None:
     e.add_argument(
         "--vhost",
         default=None,
-        help="virtual host of the definitions (default: / or RABBITMQ_VHOST)",
+        help="virtual host of the definitions (default: /, or the settings' with --from-env)",
     )
     _from_env_option(e)
     e.set_defaults(func=_export)
