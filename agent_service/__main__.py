@@ -19,8 +19,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_OK: "stopped on SIGTERM or SIGINT after finishing or handing back in-flight work",
     EXIT_CONFIG: "a setting is invalid, or the model cannot be used (no API key): fix the"
     " configuration; restarting will not help",
-    EXIT_OS: "the broker could not be reached at start (refused, unknown host, TLS"
-    " certificate not trusted), or another OS error; worth restarting with a back-off",
+    EXIT_OS: "the broker could not be reached or refused the connection at start (down,"
+    " unknown host, wrong credentials, unknown vhost, TLS certificate not trusted), or another"
+    " OS error; worth restarting with a back-off",
     EXIT_TOPOLOGY: "the broker has a queue or exchange of the topology with other arguments"
     " (406 PRECONDITION_FAILED): see `harness topology verify --from-env` and"
     " `harness topology migrate`",
@@ -43,7 +44,7 @@ def main() -> int:
     from agent_service.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    from aiormq.exceptions import ChannelPreconditionFailed
+    from aiormq.exceptions import AMQPError, ChannelPreconditionFailed
 
     try:
         asyncio.run(_serve(settings))
@@ -59,7 +60,27 @@ def main() -> int:
         # delay): a traceback here told operators nothing about what to do.
         print(f"agent-service: cannot start: {_explain_drift(exc)}", file=sys.stderr)
         return EXIT_TOPOLOGY
+    except AMQPError as exc:
+        # Found while writing the troubleshooting guide: an unknown vhost ended in a traceback.
+        print(f"agent-service: cannot start: {_explain_refusal(exc, settings)}", file=sys.stderr)
+        return EXIT_OS
     return EXIT_OK
+
+
+def _explain_refusal(exc: Exception, settings: Settings) -> str:
+    from urllib.parse import unquote
+
+    from aiormq.exceptions import InvalidFrameError
+
+    if isinstance(exc, InvalidFrameError) and "Connection.Close" in str(exc):
+        path = urlsplit(settings.amqp_url()).path
+        vhost = unquote(path[1:]) if len(path) > 1 else "/"
+        return (
+            f"the broker closed the connection when asked for virtual host {vhost!r}: it does"
+            " not exist, or the user may not use it (RABBITMQ_VHOST or the path of"
+            " RABBITMQ_URL; rabbitmqctl add_vhost, set_permissions)"
+        )
+    return f"the broker refused the connection: {exc!r}"
 
 
 def _explain_drift(exc: Exception) -> str:

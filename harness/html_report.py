@@ -35,7 +35,7 @@ h1 { font-size: 20px; } h2 { font-size: 16px; margin: 24px 0 4px; }
 .pass { background: #dff5e1; } .fail { background: #fbe0e0; }
 table { border-collapse: collapse; margin: 8px 0; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-td:first-child, th:first-child { text-align: left; }
+td:first-child, th:first-child, #summary td { text-align: left; }
 svg.chart { width: 100%; height: auto; background: #fafafa; }
 .axis { stroke: #888; } .tick, .unit { font-size: 11px; fill: #555; }
 .fault { fill: #d62728; opacity: 0.15; } .cursor { stroke: #444; stroke-dasharray: 3 3; }
@@ -55,6 +55,7 @@ _SCRIPT = """
     const cursor = document.createElementNS("http://www.w3.org/2000/svg", "line");
     cursor.setAttribute("class", "cursor");
     cursor.setAttribute("y1", data.top); cursor.setAttribute("y2", data.bottom);
+    cursor.style.display = "none";
     svg.appendChild(cursor);
     svg.addEventListener("mousemove", function (event) {
       const box = svg.getBoundingClientRect();
@@ -62,6 +63,7 @@ _SCRIPT = """
       const t = (x - data.left) / (data.width - data.left - data.right) * data.seconds;
       if (t < 0 || t > data.seconds) { return; }
       cursor.setAttribute("x1", x); cursor.setAttribute("x2", x);
+      cursor.style.display = "";
       const parts = series.map(function (s) {
         let best = null;
         s.points.forEach(function (p) {

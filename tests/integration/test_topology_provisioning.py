@@ -240,6 +240,27 @@ async def test_an_interrupted_migration_is_finished_by_the_next_run(
         await (await amqp_connection.channel()).queue_delete(holding)
 
 
+async def _service_run(env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent_service", env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+async def test_the_service_names_an_unknown_vhost_and_exits_3(
+    make_topology: TopologyFactory, private_node: PrivateNode, tmp_path: Path
+) -> None:
+    topology = await make_topology(declared=False)
+    url = with_vhost(private_node.url, "no-such-vhost")
+    env = service_env(url, topology) | {"HEALTH_PORT": "-1", "AGENT_STATE_DIR": str(tmp_path)}
+    code, text = await _service_run(env)
+    assert code == 3, text
+    assert "Traceback" not in text and "'no-such-vhost'" in text and "RABBITMQ_VHOST" in text
+
+
 async def test_the_service_names_a_drifted_queue_and_exits_4(
     make_topology: TopologyFactory,
     amqp_connection: AbstractRobustConnection,
@@ -249,15 +270,10 @@ async def test_the_service_names_a_drifted_queue_and_exits_4(
     topology = await make_topology(declared=False)
     channel = await amqp_connection.channel()
     await channel.declare_queue(topology.agent_queue, durable=True, arguments={"x-message-ttl": 5})
-    env = {**os.environ, **service_env(private_node.url, topology)}
+    env = service_env(private_node.url, topology)
     env |= {"HEALTH_PORT": "-1", "AGENT_STATE_DIR": str(tmp_path), "LOG_LEVEL": "ERROR"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent_service", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    text = stderr.decode()
-    assert process.returncode == 4, text
+    code, text = await _service_run(env)
+    assert code == 4, text
     assert "Traceback" not in text
     assert f"'{topology.agent_queue}'" in text and "x-message-ttl" in text
     assert "harness topology verify --from-env" in text
