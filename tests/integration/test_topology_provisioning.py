@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,17 +40,6 @@ async def _cli(*argv: str) -> tuple[int, str]:
 
     code = await asyncio.to_thread(run)
     return code, out.getvalue()
-
-
-@contextlib.asynccontextmanager
-async def _vhost(node: PrivateNode) -> AsyncIterator[str]:
-    name = f"ops-{secrets.token_hex(3)}"
-    await node.rabbitmqctl("add_vhost", name)
-    await node.rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    try:
-        yield name
-    finally:
-        await node.rabbitmqctl("delete_vhost", name)
 
 
 def _env_of(topology: Topology, url: str) -> dict[str, str]:
@@ -110,10 +98,11 @@ async def test_declare_creates_what_is_missing_and_changes_nothing_that_exists(
     assert again.created == [] and len(again.kept) == total
 
 
-async def test_declare_and_verify_read_the_services_settings_in_any_vhost(
+async def test_export_declare_and_verify_with_the_services_settings_in_another_vhost(
     private_node: PrivateNode,
     make_topology: TopologyFactory,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     # Custom names, TTL and retry delays, as a deployment would set them.
     topology = replace(
@@ -124,40 +113,28 @@ async def test_declare_and_verify_read_the_services_settings_in_any_vhost(
     )
     for key, value in _env_of(topology, private_node.url).items():
         monkeypatch.setenv(key, value)
-    async with _vhost(private_node) as vhost:
-        code, out = await _cli("topology", "declare", "--from-env", "--vhost", vhost)
-        assert code == 0, out
-        assert out.count("CREATED") == len(topology.queues()) + len(topology.exchanges())
-        assert f"vhost '{vhost}'" in out
-        assert "guest" not in out  # no credentials printed
-
-        assert (await _cli("topology", "verify", "--from-env", "--vhost", vhost))[0] == 0
-        # The built-in production values differ from these settings: the check would fail.
-        built_in = await _cli("topology", "verify", "--url", with_vhost(private_node.url, vhost))
-        assert built_in[0] == 1
-        # Nothing was declared in the default vhost.
-        code, out = await _cli("topology", "verify", "--from-env")
-        assert code == 1 and f"queue '{topology.agent_queue}' is missing" in out
-
-
-async def test_exported_definitions_load_into_another_vhost(
-    private_node: PrivateNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    topology = Topology(agent_ttl_ms=90_000, agent_retry_delays_ms=(7_000,))
-    for key, value in _env_of(topology, private_node.url).items():
-        monkeypatch.setenv(key, value)
-    vhost = f"defs-{secrets.token_hex(3)}"
-    path = tmp_path / "defs.json"
-    assert (await _cli("topology", "export", "--from-env", "--vhost", vhost, "-o", str(path)))[
-        0
-    ] == 0
-    assert {v["name"] for v in json.loads(path.read_text())["vhosts"]} == {vhost}
+    vhost, path = f"ops-{secrets.token_hex(3)}", tmp_path / "defs.json"
+    code, _ = await _cli("topology", "export", "--from-env", "--vhost", vhost, "-o", str(path))
+    assert code == 0 and [v["name"] for v in json.loads(path.read_text())["vhosts"]] == [vhost]
+    # Loading the definitions makes the vhost and the whole topology in it.
     await private_node.rabbitmqctl("import_definitions", str(path))
     try:
         await private_node.rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        url = with_vhost(private_node.url, vhost)
-        async with await aio_pika.connect(url) as connection:
-            assert await verify(connection, topology) == []
+        assert (await _cli("topology", "verify", "--from-env", "--vhost", vhost))[0] == 0
+        # The built-in production values differ from these settings: that check fails.
+        built_in = await _cli("topology", "verify", "--url", with_vhost(private_node.url, vhost))
+        assert built_in[0] == 1
+        # Nothing is in the default vhost.
+        code, out = await _cli("topology", "verify", "--from-env")
+        assert code == 1 and f"queue '{topology.agent_queue}' is missing" in out
+
+        async with await aio_pika.connect(with_vhost(private_node.url, vhost)) as connection:
+            await (await connection.channel()).queue_delete(topology.webhook_parking)
+        code, out = await _cli("topology", "declare", "--from-env", "--vhost", vhost)
+        assert code == 0, out
+        assert out.splitlines()[0] == f"CREATED queue '{topology.webhook_parking}'"
+        assert f"1 created, {len(topology.queues()) + 1} already there" in out
+        assert f"vhost '{vhost}'" in out and "guest" not in out  # no credentials printed
     finally:
         await private_node.rabbitmqctl("delete_vhost", vhost)
 
@@ -250,18 +227,7 @@ async def _service_run(env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, stderr.decode()
 
 
-async def test_the_service_names_an_unknown_vhost_and_exits_3(
-    make_topology: TopologyFactory, private_node: PrivateNode, tmp_path: Path
-) -> None:
-    topology = await make_topology(declared=False)
-    url = with_vhost(private_node.url, "no-such-vhost")
-    env = service_env(url, topology) | {"HEALTH_PORT": "-1", "AGENT_STATE_DIR": str(tmp_path)}
-    code, text = await _service_run(env)
-    assert code == 3, text
-    assert "Traceback" not in text and "'no-such-vhost'" in text and "RABBITMQ_VHOST" in text
-
-
-async def test_the_service_names_a_drifted_queue_and_exits_4(
+async def test_the_service_names_an_unknown_vhost_or_a_drifted_queue_instead_of_a_traceback(
     make_topology: TopologyFactory,
     amqp_connection: AbstractRobustConnection,
     private_node: PrivateNode,
@@ -270,10 +236,16 @@ async def test_the_service_names_a_drifted_queue_and_exits_4(
     topology = await make_topology(declared=False)
     channel = await amqp_connection.channel()
     await channel.declare_queue(topology.agent_queue, durable=True, arguments={"x-message-ttl": 5})
-    env = service_env(private_node.url, topology)
-    env |= {"HEALTH_PORT": "-1", "AGENT_STATE_DIR": str(tmp_path), "LOG_LEVEL": "ERROR"}
-    code, text = await _service_run(env)
-    assert code == 4, text
-    assert "Traceback" not in text
-    assert f"'{topology.agent_queue}'" in text and "x-message-ttl" in text
-    assert "harness topology verify --from-env" in text
+    quiet = {"HEALTH_PORT": "-1", "LOG_LEVEL": "ERROR"}
+    drifted = service_env(private_node.url, topology) | quiet
+    unknown = service_env(with_vhost(private_node.url, "no-such-vhost"), topology) | quiet
+    # Both at once: each run pays for the agent's imports (a few seconds).
+    (drift_code, drift), (vhost_code, vhost) = await asyncio.gather(
+        _service_run(drifted | {"AGENT_STATE_DIR": str(tmp_path / "a")}),
+        _service_run(unknown | {"AGENT_STATE_DIR": str(tmp_path / "b")}),
+    )
+    assert (drift_code, vhost_code) == (4, 3), (drift, vhost)
+    assert "Traceback" not in drift + vhost
+    assert f"'{topology.agent_queue}'" in drift and "x-message-ttl" in drift
+    assert "harness topology verify --from-env" in drift
+    assert "'no-such-vhost'" in vhost and "RABBITMQ_VHOST" in vhost
