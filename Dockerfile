@@ -23,6 +23,10 @@ RUN pip install --no-deps --no-build-isolation . \
 
 # pytest -m e2e against the compose file's RabbitMQ (HARNESS_BROKER=external).
 FROM base AS test
+# Headless Chromium opens the HTML report in tests/e2e/test_html_report.py.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium chromium-driver \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements/test.txt requirements/
 RUN pip install --require-hashes --only-binary :all: -r requirements/test.txt
 COPY tests tests

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 NODE_DIR := contracts/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: demo test lint typecheck lock secrets-baseline contracts check-contracts node-contracts pacts clean
+.PHONY: demo test lint typecheck lock secrets-baseline contracts check-contracts node-contracts pacts reference check-reference browser clean
 
 # Everything comes from the locks in requirements/ (docs/supply-chain.md): exact versions, each
 # file checked against its sha256, wheels only, so that no sdist build fetches anything unpinned.
@@ -31,8 +31,18 @@ lock: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/harness simulate
 
-test: $(STAMP) lint typecheck $(NODE_STAMP)
+test: $(STAMP) lint typecheck $(NODE_STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the HTML report's test (tests/browser.py): Debian's packages, installed
+# with apt-get when missing (CI runs as root; elsewhere run the printed command once).
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
+	else echo "install the browser once: sudo apt-get install $(BROWSER_PACKAGES)"; exit 1; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,6 +60,14 @@ secrets-baseline: $(STAMP)
 
 contracts: $(STAMP)
 	$(BIN)/harness contracts generate
+
+# docs/reference.md and deploy/agent-service.env.example, generated from the code (the tests
+# fail while the committed ones are stale).
+reference: $(STAMP)
+	$(BIN)/harness reference generate
+
+check-reference: $(STAMP)
+	$(BIN)/harness reference check
 
 # Up to date, accepted by the official AsyncAPI parser, released with the right version bump.
 check-contracts: $(STAMP) $(NODE_STAMP)

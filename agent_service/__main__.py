@@ -15,6 +15,23 @@ from urllib.parse import urlsplit
 
 from agent_service.settings import Settings, SettingsError, load_settings
 
+# What the exit status tells a supervisor (docs/reference.md lists these, generated from here).
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_OS = 3
+EXIT_TOPOLOGY = 4
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "stopped on SIGTERM or SIGINT after finishing or handing back in-flight work",
+    EXIT_CONFIG: "a setting is invalid, or the model cannot be used (no API key): fix the"
+    " configuration; restarting will not help",
+    EXIT_OS: "the broker or PostgreSQL (DATABASE_URL) could not be reached or refused the"
+    " connection at start (down, unknown host, wrong credentials, unknown vhost or database,"
+    " TLS certificate not trusted), or another OS error; worth restarting with a back-off",
+    EXIT_TOPOLOGY: "the broker has a queue or exchange of the topology with other arguments"
+    " (406 PRECONDITION_FAILED): see `harness topology verify --from-env` and"
+    " `harness topology migrate`",
+}
+
 
 async def _serve(settings: Settings) -> None:
     from agent_service.service import AgentService
@@ -39,15 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args not in ([], ["migrate"]):
         print("usage: agent-service [migrate]", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"agent-service: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     from agent_service.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    from aiormq.exceptions import AMQPError, ChannelPreconditionFailed
+
     try:
         if args == ["migrate"]:
             print(f"agent-service: {asyncio.run(_migrate(settings))}")
@@ -56,11 +75,45 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # model configuration (no API key) and similar start-up errors
         logging.getLogger("agent_service").error("cannot start: %s", exc)
         print(f"agent-service: cannot start: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"agent-service: cannot start: {_explain(exc, settings)}", file=sys.stderr)
-        return 3
-    return 0
+        return EXIT_OS
+    except ChannelPreconditionFailed as exc:
+        # Declaring the topology met a queue made with other arguments (a changed TTL or retry
+        # delay): a traceback here told operators nothing about what to do.
+        print(f"agent-service: cannot start: {_explain_drift(exc)}", file=sys.stderr)
+        return EXIT_TOPOLOGY
+    except AMQPError as exc:
+        # Found while writing the troubleshooting guide: an unknown vhost ended in a traceback.
+        print(f"agent-service: cannot start: {_explain_refusal(exc, settings)}", file=sys.stderr)
+        return EXIT_OS
+    return EXIT_OK
+
+
+def _explain_refusal(exc: Exception, settings: Settings) -> str:
+    from urllib.parse import unquote
+
+    from aiormq.exceptions import InvalidFrameError
+
+    if isinstance(exc, InvalidFrameError) and "Connection.Close" in str(exc):
+        path = urlsplit(settings.amqp_url()).path
+        vhost = unquote(path[1:]) if len(path) > 1 else "/"
+        return (
+            f"the broker closed the connection when asked for virtual host {vhost!r}: it does"
+            " not exist, or the user may not use it (RABBITMQ_VHOST or the path of"
+            " RABBITMQ_URL; rabbitmqctl add_vhost, set_permissions)"
+        )
+    return f"the broker refused the connection: {exc!r}"
+
+
+def _explain_drift(exc: Exception) -> str:
+    return (
+        f"the broker refused the topology ({exc}). A queue exists with other arguments than"
+        " these settings give it. List every difference with `harness topology verify"
+        " --from-env`; change a queue on a live broker with `harness topology migrate"
+        " --from-env` (docs/operations.md, 'Changing a queue argument')"
+    )
 
 
 def _explain(exc: OSError, settings: Settings) -> str:

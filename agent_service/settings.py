@@ -53,51 +53,148 @@ class Settings(BaseSettings):
         validation_alias=_env("RABBITMQ_URL", "AMQP_URL"),
         description="One AMQP URL (amqp:// or amqps://); overrides the five settings below",
     )
-    rabbitmq_host: str = Field("localhost", validation_alias="RABBITMQ_HOST")
-    rabbitmq_port: int = Field(5672, ge=1, le=65535, validation_alias="RABBITMQ_PORT")
-    rabbitmq_user: str = Field("guest", validation_alias="RABBITMQ_USER")
+    rabbitmq_host: str = Field(
+        "localhost", validation_alias="RABBITMQ_HOST", description="Broker host name or address"
+    )
+    rabbitmq_port: int = Field(
+        5672,
+        ge=1,
+        le=65535,
+        validation_alias="RABBITMQ_PORT",
+        description="Broker AMQP port (5671 is the usual amqps port)",
+    )
+    rabbitmq_user: str = Field("guest", validation_alias="RABBITMQ_USER", description="Broker user")
     # Only the local broker's well-known guest password has a default; set it in production.
-    rabbitmq_pass: SecretStr = Field(SecretStr("guest"), validation_alias="RABBITMQ_PASS")
+    rabbitmq_pass: SecretStr = Field(
+        SecretStr("guest"),
+        validation_alias="RABBITMQ_PASS",
+        description="Broker password (guest only works for a broker on this machine)",
+    )
     rabbitmq_allow_default_credentials: bool = Field(
         False,
         validation_alias="RABBITMQ_ALLOW_DEFAULT_CREDENTIALS",
         description="Allow guest/guest for a broker that is not on this machine (RabbitMQ"
         " itself refuses guest from other hosts unless configured to)",
     )
-    rabbitmq_vhost: str = Field("/", validation_alias="RABBITMQ_VHOST")
-    rabbitmq_tls: bool = Field(False, validation_alias="RABBITMQ_TLS", description="Use amqps")
-    rabbitmq_ca_file: Path | None = Field(None, validation_alias="RABBITMQ_CA_FILE")
-    rabbitmq_cert_file: Path | None = Field(None, validation_alias="RABBITMQ_CERT_FILE")
-    rabbitmq_key_file: Path | None = Field(None, validation_alias="RABBITMQ_KEY_FILE")
+    rabbitmq_vhost: str = Field(
+        "/", validation_alias="RABBITMQ_VHOST", description="Broker virtual host of every queue"
+    )
+    rabbitmq_tls: bool = Field(
+        False,
+        validation_alias="RABBITMQ_TLS",
+        description="Connect with TLS (amqps); with RABBITMQ_URL, that URL must be amqps://",
+    )
+    rabbitmq_ca_file: Path | None = Field(
+        None,
+        validation_alias="RABBITMQ_CA_FILE",
+        description="PEM file of the CA that signed the broker's certificate (default: the"
+        " system's trusted CAs)",
+    )
+    rabbitmq_cert_file: Path | None = Field(
+        None,
+        validation_alias="RABBITMQ_CERT_FILE",
+        description="PEM client certificate, for a broker that asks for one",
+    )
+    rabbitmq_key_file: Path | None = Field(
+        None,
+        validation_alias="RABBITMQ_KEY_FILE",
+        description="PEM private key of RABBITMQ_CERT_FILE (if not inside that file)",
+    )
     rabbitmq_heartbeat: int = Field(
-        30, ge=0, validation_alias="RABBITMQ_HEARTBEAT", description="Seconds; finds dead peers"
+        30,
+        ge=0,
+        validation_alias="RABBITMQ_HEARTBEAT",
+        description="AMQP heartbeat in seconds: a silent broker link is dropped and"
+        " reconnected after about two intervals (0: no heartbeats)",
     )
     reconnect_interval: float = Field(
-        1.0, gt=0, allow_inf_nan=False, validation_alias="RABBITMQ_RECONNECT_INTERVAL"
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="RABBITMQ_RECONNECT_INTERVAL",
+        description="Seconds between reconnect attempts after the broker link is lost",
     )
 
     # --- Queues --------------------------------------------------------------------------
-    agent_queue: str = Field("ag_queue", min_length=1, validation_alias="AGENT_QUEUE")
-    webhook_queue: str = Field("wb_queue", min_length=1, validation_alias="WEBHOOK_QUEUE")
-    dlx_agent: str = Field("dlx_agent", min_length=1, validation_alias="DLX_AGENT")
-    dlx_webhook: str = Field("dlx_webhook", min_length=1, validation_alias="DLX_WEBHOOK")
-    agent_message_ttl: int = Field(
-        300_000, gt=0, validation_alias=_env("MESSAGE_TTL", "AGENT_MESSAGE_TTL"), description="ms"
+    agent_queue: str = Field(
+        "ag_queue",
+        min_length=1,
+        validation_alias="AGENT_QUEUE",
+        description="Queue of AI requests (consumed); its wait queues are named after it",
     )
-    webhook_message_ttl: int = Field(60_000, gt=0, validation_alias="WEBHOOK_MESSAGE_TTL")
-    agent_queue_prefetch: int = Field(1, ge=1, le=1000, validation_alias="AGENT_QUEUE_PREFETCH")
+    webhook_queue: str = Field(
+        "wb_queue",
+        min_length=1,
+        validation_alias="WEBHOOK_QUEUE",
+        description="Queue of replies (published to); its wait and parking queues are named"
+        " after it",
+    )
+    dlx_agent: str = Field(
+        "dlx_agent",
+        min_length=1,
+        validation_alias="DLX_AGENT",
+        description="Dead-letter exchange of AGENT_QUEUE, and the queue bound to it",
+    )
+    dlx_webhook: str = Field(
+        "dlx_webhook",
+        min_length=1,
+        validation_alias="DLX_WEBHOOK",
+        description="Dead-letter exchange of WEBHOOK_QUEUE, and the queue bound to it",
+    )
+    agent_message_ttl: int = Field(
+        300_000,
+        gt=0,
+        validation_alias=_env("MESSAGE_TTL", "AGENT_MESSAGE_TTL"),
+        description="Milliseconds a request may wait in AGENT_QUEUE before it expires to"
+        " DLX_AGENT (x-message-ttl)",
+    )
+    webhook_message_ttl: int = Field(
+        60_000,
+        gt=0,
+        validation_alias="WEBHOOK_MESSAGE_TTL",
+        description="Milliseconds a reply may wait in WEBHOOK_QUEUE before it expires to"
+        " DLX_WEBHOOK (x-message-ttl)",
+    )
+    agent_queue_prefetch: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        validation_alias="AGENT_QUEUE_PREFETCH",
+        description="Unacked requests per consumer channel; the service opens"
+        " ceil(CONCURRENT_TASKS / AGENT_QUEUE_PREFETCH) consumers",
+    )
 
     # --- Processing ----------------------------------------------------------------------
-    concurrent_tasks: int = Field(5, ge=1, le=1000, validation_alias="CONCURRENT_TASKS")
+    concurrent_tasks: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        validation_alias="CONCURRENT_TASKS",
+        description="Requests processed at once by this process (its unacked deliveries)",
+    )
     max_processing_time: float = Field(
         300.0,
         gt=0,
         allow_inf_nan=False,
         validation_alias="MAX_PROCESSING_TIME",
-        description="Seconds per request",
+        description="Seconds one try of a request may take; then it is cancelled and retried"
+        " as a transient failure (PROCESSING_TIMEOUT)",
     )
-    max_message_bytes: int = Field(262_144, ge=1024, validation_alias="MAX_MESSAGE_BYTES")
-    max_retries: int = Field(3, ge=0, le=10, validation_alias="MAX_RETRIES")
+    max_message_bytes: int = Field(
+        262_144,
+        ge=1024,
+        validation_alias="MAX_MESSAGE_BYTES",
+        description="Largest request body in bytes; a larger one is dead-lettered"
+        " (INVALID_MESSAGE) unread",
+    )
+    max_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        validation_alias="MAX_RETRIES",
+        description="Retries of a transient failure before the error reply; a request's"
+        " metadata.maxRetries can only lower it. Also the number of wait queues",
+    )
     retry_delay: float = Field(
         30.0,
         ge=0.001,
@@ -111,6 +208,7 @@ class Settings(BaseSettings):
         ge=1,
         allow_inf_nan=False,
         validation_alias=_env("RETRY_BACKOFF_MULTIPLIER", "BACKOFF_MULTIPLIER"),
+        description="Each retry waits this many times longer than the one before",
     )
     retry_delays_list: Seconds | None = Field(
         None,
@@ -134,14 +232,16 @@ class Settings(BaseSettings):
         default_factory=lambda: default_state_dir(),
         validation_alias="AGENT_STATE_DIR",
         description="Folder of the state that must survive a restart (delivery counts, an"
-        " SQLite file); replicas on one host share it",
+        " SQLite file); replicas on one host share it. Default $XDG_STATE_HOME/wa-agent, else"
+        " ~/.local/state/wa-agent (the image: /var/lib/wa-agent, a volume)",
     )
     shutdown_grace: float = Field(
         30.0,
         ge=0,
         allow_inf_nan=False,
         validation_alias="SHUTDOWN_GRACE",
-        description="Seconds to finish work",
+        description="Seconds that in-flight requests get to finish after SIGTERM; the rest"
+        " are cancelled and return to the queue",
     )
     dedup_ttl: float = Field(
         900.0,
@@ -150,9 +250,17 @@ class Settings(BaseSettings):
         validation_alias="DEDUP_TTL",
         description="Seconds a messageId is remembered",
     )
-    dedup_max_entries: int = Field(100_000, ge=100, validation_alias="DEDUP_MAX_ENTRIES")
+    dedup_max_entries: int = Field(
+        100_000,
+        ge=100,
+        validation_alias="DEDUP_MAX_ENTRIES",
+        description="Most messageIds remembered at once; the oldest are forgotten first",
+    )
     error_include_stack: bool = Field(
-        False, validation_alias="ERROR_INCLUDE_STACK", description="Put stacks in error.stack"
+        False,
+        validation_alias="ERROR_INCLUDE_STACK",
+        description="Put the Python stack trace into error.stack of error replies on"
+        " WEBHOOK_QUEUE (it then leaves the service; logs never carry one either way)",
     )
 
     # --- The agent -----------------------------------------------------------------------
@@ -165,9 +273,16 @@ class Settings(BaseSettings):
     scripted_latency: LatencySpec = Field(
         default_factory=Latency,
         validation_alias="SCRIPTED_LATENCY",
-        description="e.g. 0, 1.0, uniform:0.5:1.5, lognormal:1.0:0.3",
+        description="Latency of each scripted-model call, in seconds: 0, 1.0,"
+        " uniform:LOW:HIGH or lognormal:MEAN:SIGMA",
     )
-    scripted_failure_rate: float = Field(0.0, ge=0, le=1, validation_alias="SCRIPTED_FAILURE_RATE")
+    scripted_failure_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        validation_alias="SCRIPTED_FAILURE_RATE",
+        description="Share of scripted-model calls that fail transiently (load and chaos runs)",
+    )
     agent_db_path: Path | None = Field(
         None,
         validation_alias="AGENT_DB_PATH",
@@ -198,7 +313,8 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         validation_alias="REQUEST_LEASE",
         description="Seconds a replica's claim on a request lasts unless renewed (every third of"
-        " it): how long a redelivery waits before taking over from a replica that died",
+        " it): how long a redelivery waits before taking over from a replica whose host"
+        " vanished (a replica that died is seen at once, by its lost liveness lock)",
     )
     order_wait: float = Field(
         60.0,
@@ -221,13 +337,27 @@ class Settings(BaseSettings):
 
     # --- Observability -------------------------------------------------------------------
     health_port: int = Field(
-        8080, ge=-1, le=65535, validation_alias="HEALTH_PORT", description="0 any, -1 off"
+        8080,
+        ge=-1,
+        le=65535,
+        validation_alias="HEALTH_PORT",
+        description="Port of /healthz, /readyz and /metrics (0: any free port, -1: no"
+        " health server)",
     )
-    health_host: str = Field("127.0.0.1", validation_alias="HEALTH_HOST")
+    health_host: str = Field(
+        "127.0.0.1",
+        validation_alias="HEALTH_HOST",
+        description="Interface of the health server: 0.0.0.0 for probes from outside the"
+        " host or container (the image sets it)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias="LOG_LEVEL"
+        "INFO", validation_alias="LOG_LEVEL", description="Lowest level logged (any case)"
     )
-    log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        validation_alias="LOG_FORMAT",
+        description="json: one JSON object a line; text: for a person at a terminal",
+    )
     log_message_text: bool = Field(
         False,
         validation_alias="LOG_MESSAGE_TEXT",

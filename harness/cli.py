@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from agent_service.contract.topology import Topology
 from agent_service.contract.version import CONTRACT_VERSION
 from harness import contract_files, contract_node, contract_versions, simulate
 from harness.broker import BrokerError
-from harness.broker.select import LOCAL_URL
 from harness.smoke import smoke
-from harness.topology_check import definitions, verify_url
+from harness.topology_cli import add_commands as add_topology_commands
 
-
-def _topology_verify(args: argparse.Namespace) -> int:
-    topology = Topology().renamed(args.prefix) if args.prefix else Topology()
-    drifts = asyncio.run(verify_url(args.url, topology))
-    for drift in drifts:
-        print(f"DRIFT {drift}")
-    names = len(topology.queues()) + len(topology.exchanges())
-    print(f"{names} queues and exchanges checked, {len(drifts)} differences")
-    return 1 if drifts else 0
-
-
-def _topology_export(args: argparse.Namespace) -> int:
-    text = json.dumps(definitions(Topology(), vhost=args.vhost), indent=2) + "\n"
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
-    return 0
+# Every harness command exits with one of these (docs/reference.md lists them, from here).
+EXIT_CODES: dict[int, str] = {
+    0: "done: every check passed (simulate: every message had exactly one outcome)",
+    1: "done, and something was found: a message lost or duplicated, a topology difference,"
+    " a stale or invalid contract file, a refused migration",
+    2: "could not run: a bad argument or setting, no broker, the broker unreachable, a"
+    " scenario that needs a private node on another broker",
+    130: "interrupted (Ctrl-C)",
+}
 
 
 def _contracts_generate() -> int:
@@ -86,25 +72,32 @@ def _contracts(args: argparse.Namespace) -> int:
     return actions[args.action]()
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from harness import reference
+
+    if args.action == "generate":
+        written = reference.generate()
+        print("\n".join(f"wrote {p}" for p in written) or "the reference is up to date")
+        return 0
+    found = reference.problems()
+    print("\n".join(found) or "the reference is up to date")
+    return 1 if found else 0
+
+
 def _smoke(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(smoke()) else 1
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harness", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="A real RabbitMQ broker and fakes of every other party: run, check and"
+        " measure the whole WhatsApp agent system on one machine (docs/reference.md).",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no log lines, only results")
     sub = p.add_subparsers(dest="command", required=True)
 
-    topo = sub.add_parser("topology", help="verify a live broker or export definitions")
-    topo_sub = topo.add_subparsers(dest="action", required=True)
-    v = topo_sub.add_parser("verify", help="report every queue or exchange missing or different")
-    v.add_argument("--url", default=LOCAL_URL, help="AMQP URL (default: %(default)s)")
-    v.add_argument("--prefix", default="", help="name prefix of the topology to check")
-    v.set_defaults(func=_topology_verify)
-    e = topo_sub.add_parser("export", help="write a RabbitMQ definitions file")
-    e.add_argument("--output", "-o", default="-", help="file path, or - for stdout")
-    e.add_argument("--vhost", default="/")
-    e.set_defaults(func=_topology_export)
+    add_topology_commands(sub)
 
     c = sub.add_parser(
         "contracts",
@@ -118,6 +111,16 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("action", choices=["generate", "check", "release"])
     c.set_defaults(func=_contracts)
+
+    r = sub.add_parser(
+        "reference",
+        help="regenerate or check docs/reference.md and deploy/agent-service.env.example",
+        description="generate: write the operations reference and the example .env from the"
+        " code (settings, metrics, error codes, exit codes, these commands). check: exit 1 when"
+        " a committed file is stale or a setting has no description.",
+    )
+    r.add_argument("action", choices=["generate", "check"])
+    r.set_defaults(func=_reference)
 
     s = sub.add_parser("smoke", help="broker smoke run: topology, one message each way")
     s.set_defaults(func=_smoke)

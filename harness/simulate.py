@@ -4,25 +4,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.broker import Broker, BrokerError, PrivateNode, choose_broker
+from harness.ledger import Entry
 from harness.postgres import server_url
 from harness.report import RunReport, render
-from harness.scenarios import SCENARIOS, conversation_plan, run_conversations
+from harness.scenarios import SCENARIOS, Scenario, conversation_plan, run_conversations
 from harness.stack import MODELS, SimulationStack, StackOptions
+from harness.timeline import Timeline
+
+# How often the HTML report's queue depths are sampled during a run.
+DEPTH_INTERVAL = 0.5
+
+
+def scenario_help() -> str:
+    """The scenarios and what each does, for ``harness simulate --help``."""
+    width = max(len(name) for name in SCENARIOS)
+    lines = ["scenarios:"]
+    lines += [f"  {s.name:<{width}}  {s.description}" for s in SCENARIOS.values()]
+    return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = (
+        scenario_help()
+        + "\n\nexit status: 0 every message had exactly one outcome; 1 a message was lost or"
+        "\nduplicated; 2 it could not run (no broker, a scenario that needs a private node)."
+    )
     p.add_argument("--messages", type=int, default=80, help="user messages (default %(default)s)")
     p.add_argument("--contacts", type=int, default=10, help="contacts (default %(default)s)")
     p.add_argument(
         "--model-latency",
         default="uniform:0.05:0.3",
-        help="scripted model latency: SECONDS, uniform:LOW:HIGH or lognormal:MEAN:SIGMA",
+        help="scripted model latency: SECONDS, uniform:LOW:HIGH or lognormal:MEAN:SIGMA"
+        " (default %(default)s)",
     )
     p.add_argument(
         "--model",
@@ -31,17 +54,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="scripted (in-process, the default) or gemini-fake: the production path, ADK's"
         " Gemini model through google-genai and HTTP to a fake Gemini API on loopback",
     )
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="happy")
-    p.add_argument("--concurrent-tasks", type=int, default=10)
-    p.add_argument("--deadline", type=float, default=300, help="seconds for the whole run")
+    p.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default="happy",
+        help="what goes wrong during the run (default %(default)s; see below)",
+    )
+    p.add_argument(
+        "--concurrent-tasks",
+        type=int,
+        default=10,
+        help="CONCURRENT_TASKS of the agent service (default %(default)s)",
+    )
+    p.add_argument(
+        "--deadline", type=float, default=300, help="seconds for the whole run (default 300)"
+    )
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write a self-contained HTML page: a timeline (messages/s, latency p50/p95,"
+        " queue depths, outcomes, faults) and the summary table",
+    )
     p.add_argument(
         "--node-url",
         help="the Node team's real webhook URL instead of the simulator; start it with the "
         "Wasender URL, API key and webhook secret this command prints",
     )
     p.add_argument("--wasender-port", type=int, default=0, help="fixed port for the fake Wasender")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the conversation mix (default %(default)s)"
+    )
     p.add_argument(
         "--replicas",
         type=int,
@@ -58,8 +101,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-async def run(args: argparse.Namespace, out: object = print) -> RunReport:
+@dataclass(frozen=True)
+class SimulationResult:
+    """A run's report, and the raw material of its timeline."""
+
+    report: RunReport
+    entries: list[Entry]
+    timeline: Timeline
+
+
+def broker_for(scenario: Scenario) -> Broker:
+    """The broker the run will use, refused before anything starts when the scenario would
+    stop or kill a broker the harness does not own (found: a traceback mid-run)."""
+    broker = choose_broker()
+    if scenario.needs_private_node and not isinstance(broker, PrivateNode):
+        raise BrokerError(
+            f"scenario '{scenario.name}' stops or kills the broker, so it needs a private"
+            f" rabbitmq-server node that the harness starts itself; this run would use a"
+            f" {broker.kind} broker. Run it with HARNESS_BROKER=private (and without"
+            " HARNESS_BROKER_URL), on a machine with rabbitmq-server installed"
+        )
+    return broker
+
+
+async def run(
+    args: argparse.Namespace, out: Callable[[str], object] = print, broker: Broker | None = None
+) -> SimulationResult:
+    """One run of ``args``; on ``broker`` if given (it must be running), else on one of its
+    own, chosen and checked before anything starts."""
     scenario = SCENARIOS[args.scenario]
+    if broker is not None and scenario.needs_private_node and not isinstance(broker, PrivateNode):
+        raise BrokerError(f"scenario '{scenario.name}' needs a private node")
     options = StackOptions(
         model=args.model,
         model_latency=args.model_latency,
@@ -70,31 +142,55 @@ async def run(args: argparse.Namespace, out: object = print) -> RunReport:
         postgres=args.postgres,
     )
     options = replace(options, **scenario.stack_options)
-    say = out if callable(out) else print
-    async with SimulationStack(options) as stack:
-        say(f"broker: {stack.broker.describe()}")
-        if args.node_url:
-            say(f"fake Wasender: {stack.wasender.url} (API key and webhook secret in the options)")
-        say(f"scenario '{scenario.name}': {scenario.description}")
-        plans = conversation_plan(args.messages, args.contacts, seed=args.seed)
-        began = time.monotonic()
-        deadline = began + args.deadline
-        fault = asyncio.create_task(scenario.fault(stack))
+    async with contextlib.AsyncExitStack() as exits:
+        if broker is None:
+            broker = await exits.enter_async_context(broker_for(scenario))
+        stack = await exits.enter_async_context(SimulationStack(options, broker=broker))
+        return await _drive(stack, scenario, args, out)
+    raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
+
+
+async def _drive(
+    stack: SimulationStack,
+    scenario: Scenario,
+    args: argparse.Namespace,
+    out: Callable[[str], object],
+) -> SimulationResult:
+    out(f"broker: {stack.broker.describe()}")
+    if args.node_url:
+        out(f"fake Wasender: {stack.wasender.url} (API key and webhook secret in the options)")
+    out(f"scenario '{scenario.name}': {scenario.description}")
+    plans = conversation_plan(args.messages, args.contacts, seed=args.seed)
+    timeline = Timeline()
+    sampler = asyncio.create_task(timeline.sample_depths(stack.depths, DEPTH_INTERVAL))
+    try:
+        deadline = timeline.began + args.deadline
+        fault = asyncio.create_task(scenario.inject(stack, timeline))
         await asyncio.wait_for(
             run_conversations(stack, plans, duplicate_every=scenario.duplicate_every),
             timeout=args.deadline,
         )
         await fault
         await stack.wait_all(deadline)
-        report = await stack.final_report(scenario.name, time.monotonic() - began)
-    return report
+        report = await stack.final_report(scenario.name, time.monotonic() - timeline.began)
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+    return SimulationResult(report, list(stack.ledger.entries), timeline)
 
 
 def main(args: argparse.Namespace) -> int:
-    report = asyncio.run(run(args))
+    result = asyncio.run(run(args))
+    report = result.report
     print()
     print(render(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
         print(f"\nJSON report written to {args.json}", file=sys.stderr)
+    if args.html:
+        from harness.html_report import render_html
+
+        Path(args.html).write_text(render_html(report, result.entries, result.timeline))
+        print(f"HTML report written to {args.html}", file=sys.stderr)
     return 0 if report.ok else 1

@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aio_pika
 from aio_pika.abc import AbstractConnection
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
@@ -92,7 +91,8 @@ async def verify(connection: AbstractConnection, topology: Topology) -> list[Dri
     return drifts
 
 
-async def _exists(connection: AbstractConnection, kind: str, name: str) -> bool:
+async def exists(connection: AbstractConnection, kind: str, name: str) -> bool:
+    """Whether the broker has this queue or exchange (a passive declare on its own channel)."""
     channel = await connection.channel()
     try:
         if kind == "queue":
@@ -106,7 +106,7 @@ async def _exists(connection: AbstractConnection, kind: str, name: str) -> bool:
 
 
 async def _verify_queue(connection: AbstractConnection, spec: QueueSpec) -> list[Drift]:
-    if not await _exists(connection, "queue", spec.name):
+    if not await exists(connection, "queue", spec.name):
         return [Drift("queue", spec.name, "missing")]
     expected: dict[str, Any] = {"durable": spec.durable, "auto_delete": spec.auto_delete}
     expected |= spec.arguments
@@ -132,7 +132,7 @@ async def _verify_queue(connection: AbstractConnection, spec: QueueSpec) -> list
 
 
 async def _verify_exchange(connection: AbstractConnection, spec: ExchangeSpec) -> list[Drift]:
-    if not await _exists(connection, "exchange", spec.name):
+    if not await exists(connection, "exchange", spec.name):
         return [Drift("exchange", spec.name, "missing")]
     expected: dict[str, Any] = {"type": spec.type, "durable": spec.durable,
                                 "auto_delete": spec.auto_delete}  # fmt: skip
@@ -219,11 +219,3 @@ def definitions(topology: Topology, vhost: str = "/") -> dict[str, Any]:
             for b in topology.bindings()
         ],
     }
-
-
-async def verify_url(url: str, topology: Topology) -> list[Drift]:
-    connection = await aio_pika.connect(url, timeout=10)
-    try:
-        return await verify(connection, topology)
-    finally:
-        await connection.close()

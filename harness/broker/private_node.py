@@ -49,6 +49,7 @@ class PrivateNode:
         boot_timeout: float = 60.0,
         extra_config: str = "",
         tls: TlsFiles | None = None,
+        plugins: tuple[str, ...] = (),
     ) -> None:
         self._own_folder = folder is None
         # Named now, made on entering: a node that is built and never entered (the broker
@@ -64,6 +65,9 @@ class PrivateNode:
         self._extra_config = extra_config
         self.tls = tls
         self.tls_port = node_port() if tls else None
+        # Plugins to enable at boot, e.g. ("rabbitmq_prometheus",): configure their ports in
+        # extra_config, or two nodes on one machine would both take the plugin's default port.
+        self.plugins = plugins
         self._process: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
         self.start_seconds: float | None = None
@@ -129,7 +133,7 @@ class PrivateNode:
         )
         (self.folder / "advanced.config").write_text("[].\n")
         (self.folder / "rabbitmq-env.conf").write_text("")
-        (self.folder / "enabled_plugins").write_text("[].\n")
+        (self.folder / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
 
     def environment(self) -> dict[str, str]:
         """The environment of the node and of the CLI tools that talk to it."""

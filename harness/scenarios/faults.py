@@ -1,4 +1,7 @@
-"""What goes wrong during a scenario, each as a small coroutine beside the conversation mix."""
+"""What goes wrong during a scenario, each as a small coroutine beside the conversation mix.
+
+A fault records when it begins and ends on the run's timeline, so reports can mark it.
+"""
 
 from __future__ import annotations
 
@@ -11,41 +14,52 @@ from typing import Any
 from fakes.wasender_faults import RateLimited, ServerError
 from harness.broker import PrivateNode
 from harness.stack import SimulationStack
+from harness.timeline import Timeline
 from harness.waiting import WaitTimeout, wait_until
 
-Fault = Callable[[SimulationStack], Coroutine[Any, Any, None]]
+Fault = Callable[[SimulationStack, Timeline], Coroutine[Any, Any, None]]
 
 
-async def _nothing(stack: SimulationStack) -> None:
+async def _nothing(stack: SimulationStack, timeline: Timeline) -> None:
     return None
 
 
-async def _wasender_outage(stack: SimulationStack) -> None:
+async def _wasender_outage(stack: SimulationStack, timeline: Timeline) -> None:
     await asyncio.sleep(1.0)
     stack.wasender.inject(ServerError(503), duration=3.0)
+    timeline.fault("Wasender answers 503", lasts=3.0)
 
 
-async def _rate_limited(stack: SimulationStack) -> None:
+async def _rate_limited(stack: SimulationStack, timeline: Timeline) -> None:
     await asyncio.sleep(0.5)
     stack.wasender.inject(RateLimited(retry_after=1), times=3)
+    timeline.fault("Wasender answers 429 (3 sends)", lasts=0.0)
 
 
-async def _broker_restart(stack: SimulationStack) -> None:
-    if not isinstance(stack.broker, PrivateNode):
-        raise RuntimeError("the broker-restart scenario needs a private node (HARNESS_BROKER)")
+def _node(stack: SimulationStack) -> PrivateNode:
+    if not isinstance(stack.broker, PrivateNode):  # simulate checks this before it starts
+        raise RuntimeError("this scenario needs a private node (HARNESS_BROKER=private)")
+    return stack.broker
+
+
+async def _broker_restart(stack: SimulationStack, timeline: Timeline) -> None:
+    node = _node(stack)
     await asyncio.sleep(2.0)
-    await stack.broker.restart()
+    span = timeline.fault("broker restart")
+    await node.restart()
+    span.end()
 
 
-async def _broker_kill(stack: SimulationStack) -> None:
-    if not isinstance(stack.broker, PrivateNode):
-        raise RuntimeError("the broker-kill scenario needs a private node (HARNESS_BROKER)")
+async def _broker_kill(stack: SimulationStack, timeline: Timeline) -> None:
+    node = _node(stack)
     await asyncio.sleep(2.0)
-    await stack.broker.kill()
-    await stack.broker.start()
+    span = timeline.fault("broker killed (SIGKILL), then started")
+    await node.kill()
+    await node.start()
+    span.end()
 
 
-async def _replica_kill(stack: SimulationStack) -> None:
+async def _replica_kill(stack: SimulationStack, timeline: Timeline) -> None:
     # Mid-run, while it holds requests: the last replica dies at once (no graceful stop), the
     # broker hands its unacked requests to the others, then it comes back.
     victim = stack.agents[-1]
@@ -55,9 +69,11 @@ async def _replica_kill(stack: SimulationStack) -> None:
 
     with contextlib.suppress(WaitTimeout):  # a run too short to catch it busy: kill anyway
         await wait_until(busy, timeout=10, what="requests on the replica", interval=0.02)
+    span = timeline.fault(f"agent replica {len(stack.agents)} killed (SIGKILL), then started")
     await victim.kill()
     await asyncio.sleep(2.0)
     await victim.start()
+    span.end()
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,12 @@ class Scenario:
     stack_options: dict[str, Any] = field(default_factory=dict)
     duplicate_every: int = 0
     min_replicas: int = 1
+    # It stops or kills the broker: only a private node, which the harness owns, may be.
+    needs_private_node: bool = False
+
+    async def inject(self, stack: SimulationStack, timeline: Timeline | None = None) -> None:
+        """Carry the fault out, recording it on ``timeline`` (a throwaway one if None)."""
+        await self.fault(stack, timeline or Timeline())
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -76,22 +98,45 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("happy", "the conversation mix, nothing goes wrong"),
         Scenario(
             "duplicates",
-            "every third message arrives twice (messages.upsert and messages.received)",
+            "every third message arrives twice (messages.upsert and messages.received);"
+            " each must still get one answer",
             duplicate_every=3,
         ),
-        Scenario("wasender-outage", "Wasender answers 503 for 3 s", _wasender_outage),
-        Scenario("rate-limit", "Wasender answers 429 retry_after=1 three times", _rate_limited),
+        Scenario(
+            "wasender-outage",
+            "after 1 s Wasender answers 503 for 3 s; the Node side retries the sends",
+            _wasender_outage,
+        ),
+        Scenario(
+            "rate-limit",
+            "after 0.5 s Wasender answers 429 retry_after=1 to three sends; the Node side"
+            " waits and sends again",
+            _rate_limited,
+        ),
         Scenario(
             "model-failures",
-            "20% of model calls fail transiently and are retried",
+            "20% of model calls fail transiently and are retried through the wait queues",
             stack_options={"model_failure_rate": 0.2},
         ),
-        Scenario("broker-restart", "the broker restarts mid-run", _broker_restart),
-        Scenario("broker-kill", "the broker is killed (SIGKILL) and started", _broker_kill),
+        Scenario(
+            "broker-restart",
+            "after 2 s the broker stops gracefully and starts again on the same data"
+            " (needs a private node)",
+            _broker_restart,
+            needs_private_node=True,
+        ),
+        Scenario(
+            "broker-kill",
+            "after 2 s the broker is killed (SIGKILL) and started again: unacked work is"
+            " redelivered (needs a private node)",
+            _broker_kill,
+            needs_private_node=True,
+        ),
         Scenario(
             "replica-kill",
-            "one of the agent replicas (2 at least) is killed with SIGKILL mid-run and started"
-            " again 2 s later; with --postgres no request is answered twice",
+            "one of the agent replicas (2 at least) is killed with SIGKILL while it holds"
+            " requests and started again 2 s later; with --postgres no request is answered"
+            " twice",
             _replica_kill,
             min_replicas=2,
         ),

@@ -47,7 +47,7 @@ async def test_scenario_loses_and_duplicates_nothing(
         **scenario.stack_options,
     )
     began = time.monotonic()
-    fault = asyncio.create_task(scenario.fault(stack))
+    fault = asyncio.create_task(scenario.inject(stack))
     await run_conversations(
         stack, conversation_plan(24, 6), duplicate_every=scenario.duplicate_every
     )
