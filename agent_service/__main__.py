@@ -7,12 +7,12 @@ the service does the same at start, so this is for deployments that migrate befo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import sys
 from urllib.parse import urlsplit
 
+from agent_service.event_loop import run
 from agent_service.settings import Settings, SettingsError, load_settings
 
 # What the exit status tells a supervisor (docs/reference.md lists these, generated from here).
@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args == ["migrate"]:
-            print(f"agent-service: {asyncio.run(_migrate(settings))}")
+            print(f"agent-service: {run(_migrate(settings), settings.event_loop)}")
         else:
-            asyncio.run(_serve(settings))
+            run(_serve(settings), settings.event_loop)
     except ValueError as exc:  # model configuration (no API key) and similar start-up errors
         logging.getLogger("agent_service").error("cannot start: %s", exc)
         print(f"agent-service: cannot start: {exc}", file=sys.stderr)

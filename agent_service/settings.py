@@ -358,6 +358,12 @@ class Settings(BaseSettings):
         validation_alias="LOG_FORMAT",
         description="json: one JSON object a line; text: for a person at a terminal",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        validation_alias="EVENT_LOOP",
+        description="uvloop (the default: the service's own work per request in C) or asyncio"
+        " (the standard library's loop)",
+    )
     log_message_text: bool = Field(
         False,
         validation_alias="LOG_MESSAGE_TEXT",

@@ -10,7 +10,6 @@ what they mean: docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import secrets
@@ -24,6 +23,7 @@ from typing import Any
 
 import aio_pika
 
+from agent_service.event_loop import run as run_on_loop
 from harness.bench.overhead import engine_run
 from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, describe, render
@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dedup-ttl", help="DEDUP_TTL (seconds) for the memory run (default: the service's)"
     )
     p.add_argument("--log-dir", type=Path, help="keep the service logs here")
+    p.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the services' EVENT_LOOP, and this process's for the engine-alone run"
+        " (default %(default)s, as the service's)",
+    )
 
 
 def plan(parts: Sequence[str], quick: bool) -> tuple[list[BacklogRun], int]:
@@ -120,7 +127,9 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
                 _progress(f"overhead: the engine alone, then the service, {count} requests each")
                 report.engine = await engine_run(make_requests(count), 5)
                 service_run = BacklogRun("overhead", 5, "0", count, warm=True)
-                report.service = await backlog_run(node, connection, service_run, log_dir)
+                report.service = await backlog_run(
+                    node, connection, service_run, log_dir, event_loop=args.event_loop
+                )
             for run in runs:
                 _progress(
                     f"{run.name} ({run.model}), {run.concurrent_tasks} tasks, {run.requests}"
@@ -156,7 +165,8 @@ async def run(args: argparse.Namespace, command: str) -> BenchReport:
 
 
 def main(args: argparse.Namespace) -> int:
-    report = asyncio.run(run(args, " ".join(["harness bench", *sys.argv[2:]])))
+    command = " ".join(["harness bench", *sys.argv[2:]])
+    report = run_on_loop(run(args, command), args.event_loop)
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")

@@ -24,6 +24,9 @@ pytestmark = pytest.mark.contract
 
 CONTRACTS = contract_files.CONTRACTS_DIR
 PAYLOAD = "/channels/agentQueue/messages/AgentRequest/payload"
+# The released version the tests below change, and the versions a change would take it to.
+CURRENT = Version.parse(CONTRACT_VERSION)
+PATCH, MINOR, MAJOR = (str(CURRENT.bumped(b)) for b in (Bump.PATCH, Bump.MINOR, Bump.MAJOR))
 
 
 @pytest.mark.parametrize(
@@ -152,32 +155,33 @@ def _require_tenant_id(doc: dict[str, Any]) -> None:
 def test_a_removed_channel_under_the_released_version_is_reported_as_breaking(
     node_project: Path, contracts_copy: Path
 ) -> None:
-    _change(contracts_copy, "1.0.1", _remove_dead_letter_webhook)
+    _change(contracts_copy, str(CURRENT), _remove_dead_letter_webhook)
     [problem] = contract_versions.check(contracts_copy)
-    assert "differs from the released 1.0.1" in problem
-    assert "set CONTRACT_VERSION to 2.0.0 (a major bump)" in problem
+    assert f"differs from the released {CURRENT}" in problem
+    assert f"set CONTRACT_VERSION to {MAJOR} (a major bump)" in problem
     assert "breaking: remove /channels/deadLetterWebhook" in problem
 
 
 def test_a_new_required_field_fails_with_a_minor_bump_and_releases_as_major(
     node_project: Path, contracts_copy: Path
 ) -> None:
-    _change(contracts_copy, "1.1.0", _require_tenant_id)
+    _change(contracts_copy, MINOR, _require_tenant_id)
     bump, changelog, unreleased = contract_versions.check(contracts_copy)
     assert bump.startswith(
-        "VERSION 1.0.1 -> 1.1.0 is a minor bump, but the changes need a major one (2.0.0)"
+        f"VERSION {CURRENT} -> {MINOR} is a minor bump, but the changes need a major one ({MAJOR})"
     ), bump
     assert f"breaking: add {PAYLOAD}/required/5 (and " in bump
     assert f"addition: add {PAYLOAD}/properties/tenantId (and " in bump
     assert (
         changelog
-        == "VERSION CHANGELOG.md has no entry (a `## 1.1.0` heading with text under it) for 1.1.0"
+        == f"VERSION CHANGELOG.md has no entry (a `## {MINOR}` heading with text under it) for"
+        f" {MINOR}"
     )
-    assert unreleased.startswith("VERSION 1.1.0 is not released: run `harness contracts release`")
+    assert unreleased.startswith(f"VERSION {MINOR} is not released: run `harness contracts")
 
-    _change(contracts_copy, "2.0.0", lambda doc: None, changelog="- tenantId is required")
+    _change(contracts_copy, MAJOR, lambda doc: None, changelog="- tenantId is required")
     written = contract_versions.release(contracts_copy)
-    assert written == contracts_copy / "versions" / "asyncapi-2.0.0.yaml"
+    assert written == contracts_copy / "versions" / f"asyncapi-{MAJOR}.yaml"
     assert written.read_text() == (contracts_copy / "asyncapi.yaml").read_text()
     assert contract_versions.check(contracts_copy) == []
 
@@ -185,9 +189,8 @@ def test_a_new_required_field_fails_with_a_minor_bump_and_releases_as_major(
 def test_release_refuses_a_bump_too_small_and_writes_nothing(
     node_project: Path, contracts_copy: Path
 ) -> None:
-    _change(contracts_copy, "1.0.2", _remove_dead_letter_webhook, changelog="- dlx_webhook")
+    _change(contracts_copy, PATCH, _remove_dead_letter_webhook, changelog="- dlx_webhook")
+    before = sorted(p.name for p in (contracts_copy / "versions").iterdir())
     with pytest.raises(contract_versions.ReleaseRefused, match=r"a patch bump, but .* major"):
         contract_versions.release(contracts_copy)
-    assert sorted(p.name for p in (contracts_copy / "versions").iterdir()) == [
-        "asyncapi-1.0.1.yaml"
-    ]
+    assert sorted(p.name for p in (contracts_copy / "versions").iterdir()) == before
