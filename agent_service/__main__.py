@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     from aiormq.exceptions import AMQPError, ChannelPreconditionFailed
 
+    from agent_service.observability.tracing import start_tracing, stop_tracing
+
+    tracing = start_tracing("agent-service") if not args else None
     try:
         if args == ["migrate"]:
             print(f"agent-service: {run(_migrate(settings), settings.event_loop)}")
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         # Found while writing the troubleshooting guide: an unknown vhost ended in a traceback.
         print(f"agent-service: cannot start: {_explain_refusal(exc, settings)}", file=sys.stderr)
         return EXIT_OS
+    finally:
+        stop_tracing(tracing)  # the spans still buffered go out before the process ends
     return EXIT_OK
 
 

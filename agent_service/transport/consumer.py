@@ -14,6 +14,7 @@ import math
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from agent_service.observability.metrics import ServiceMetrics
+from agent_service.observability.tracing import consuming
 from agent_service.pipeline.handler import Incoming, RequestHandler
 from agent_service.transport.settle import Properties, Settler, process
 
@@ -111,13 +112,14 @@ class Consumer:
             self._metrics.in_flight.inc()
             try:
                 incoming = Incoming(message.body, bool(message.redelivered), message.message_id)
-                await process(
-                    self._handler,
-                    self._settler,
-                    incoming,
-                    AmqpDelivery(message),
-                    stopping=lambda: self._stopping,
-                )
+                with consuming(f"{self._queue_name} receive", message.headers):
+                    await process(
+                        self._handler,
+                        self._settler,
+                        incoming,
+                        AmqpDelivery(message),
+                        stopping=lambda: self._stopping,
+                    )
             finally:
                 self._metrics.in_flight.dec()
 

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -21,6 +22,7 @@ from agent_service.contract.amqp import reply_message, request_message
 from agent_service.contract.messages import AgentReply
 from agent_service.contract.topology import Topology
 from agent_service.observability.logging import mask_phone
+from agent_service.observability.tracing import inject, publishing
 from agent_service.pipeline.decisions import Retry
 from agent_service.transport.settle import Properties, Unroutable
 
@@ -70,7 +72,14 @@ class AmqpOutlet:
             raise Unroutable(exchange or routing_key) from None
 
     async def publish_reply(self, reply: AgentReply) -> None:
-        await self._publish(reply_message(reply), self._topology.webhook_queue)
+        queue = self._topology.webhook_queue
+        with publishing(f"{queue} send"):
+            message = reply_message(reply)
+            headers: dict[str, Any] = {}
+            inject(headers)  # the trace goes on to the Node side's send
+            if headers:
+                message.headers = headers
+            await self._publish(message, queue)
         log.info(
             "📤 Published to wb_queue",
             extra={
@@ -86,7 +95,12 @@ class AmqpOutlet:
 
     async def publish_retry(self, retry: Retry) -> None:
         message = request_message(retry.request, body=retry.body)
-        message.headers = {RETRY_REASON_HEADER: retry.reason, RETRY_LEVEL_HEADER: retry.level}
+        headers: dict[str, Any] = {
+            RETRY_REASON_HEADER: retry.reason,
+            RETRY_LEVEL_HEADER: retry.level,
+        }
+        inject(headers)  # the retried request continues the same trace
+        message.headers = headers
         await self._publish(message, self._topology.agent_retry_queue(retry.level))
 
     async def publish_dead_letter(

@@ -16,14 +16,19 @@ from typing import Literal
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from agent_service.contract.codec import ContractError, decode_reply
 from agent_service.contract.messages import AgentReply, epoch_seconds
 from agent_service.contract.topology import Topology
+from agent_service.observability.tracing import consuming
 from fakes.node_simulator.metrics import AlertSink, NodeMetrics
 from fakes.node_simulator.store import OutcomeLedger, Store
 from fakes.node_simulator.wasender_client import SendResult, WasenderClient, send_until_verdict
 from fakes.phones import mask
+
+_tracer = trace.get_tracer("fakes.node_simulator")
 
 logger = logging.getLogger("fakes.node_simulator")
 
@@ -159,6 +164,11 @@ class ReplyConsumer:
         self._courier = courier
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
+        queue = self._courier.topology.webhook_queue
+        with consuming(f"{queue} receive", message.headers):
+            await self._handle(message)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         reply = await self._decode(message)
         if reply is None:
             return
@@ -217,14 +227,16 @@ class ReplyConsumer:
         courier = self._courier
         request_id, phone = reply.originalMessageId, reply.contact.phoneNumber
         # Every status is sent: an error reply carries the fallback text in response.text.
-        verdict = await send_until_verdict(
-            courier.client,
-            phone,
-            reply.response.text,
-            attempts=attempts,
-            max_retries=courier.max_retries,
-            on_failure=courier.send_failed,
-        )
+        # The trace of the message ends with the send (the consume span is its parent).
+        with _tracer.start_as_current_span("wasender send", kind=SpanKind.CLIENT):
+            verdict = await send_until_verdict(
+                courier.client,
+                phone,
+                reply.response.text,
+                attempts=attempts,
+                max_retries=courier.max_retries,
+                on_failure=courier.send_failed,
+            )
         if verdict.action == "sent":
             courier.delivered(request_id, phone, reply.response.text, "reply")
         elif verdict.action == "park":

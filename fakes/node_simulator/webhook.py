@@ -12,9 +12,11 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
@@ -30,6 +32,7 @@ from agent_service.contract.messages import (
     UserMessage,
 )
 from agent_service.http_server import HttpServer
+from agent_service.observability.tracing import inject, publishing
 from fakes.node_simulator.metrics import NodeMetrics
 from fakes.node_simulator.reply_consumer import Publish
 from fakes.node_simulator.store import ContactRow, Store
@@ -58,6 +61,9 @@ def country_code(digits: str) -> str | None:
         if digits[:length] in CALLING_CODES:
             return digits[:length]
     return None
+
+
+_tracer = trace.get_tracer("fakes.node_simulator")
 
 
 class PublishFailed(RuntimeError):
@@ -151,7 +157,13 @@ class Intake:
 
     async def _publish_request(self, request: AgentRequest, row_id: int) -> None:
         try:
-            await self._publish(self._agent_queue, request_message(request))
+            with publishing(f"{self._agent_queue} send"):
+                message = request_message(request)
+                headers: dict[str, Any] = {}
+                inject(headers)  # W3C traceparent: the agent service continues this trace
+                if headers:
+                    message.headers = headers
+                await self._publish(self._agent_queue, message)
         except Exception as exc:
             # Undo the store so Wasender's retry of this webhook is processed, not deduplicated.
             self._store.forget_inbound(row_id)
@@ -213,7 +225,10 @@ class WebhookServer(HttpServer):
         results: list[IntakeResult] = []
         try:
             for message in inbound:
-                results.append(await self._intake.accept(message))
+                # A trace per message starts here; the publish to ag_queue carries it on in
+                # the AMQP headers (W3C traceparent), a no-op unless tracing is on.
+                with _tracer.start_as_current_span("webhook message", kind=SpanKind.SERVER):
+                    results.append(await self._intake.accept(message))
         except InvalidInbound as exc:
             return _error(400, str(exc))
         except PublishFailed:
