@@ -95,6 +95,10 @@ def plan(parts: Sequence[str], quick: bool) -> tuple[list[BacklogRun], int]:
                         requests // scale,
                         replicas=replicas,
                         postgres=server,
+                        # Warmed, and the backlog published only once every replica consumes
+                        # and the database's count before it is read: otherwise the first
+                        # replica takes the backlog alone while the others start.
+                        warm=True,
                     )
                 )
         runs.append(BacklogRun("replicas", 5, "0", 1000 // scale, warm=True))
