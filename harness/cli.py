@@ -135,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_arguments(b)
     b.set_defaults(func=bench.main)
 
+    from harness import fakes_cli
+
+    fakes_cli.add_arguments(
+        sub.add_parser("fakes", help="the fakes standalone: serve, send-webhook")
+    )
+
     f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
     f.set_defaults(func=_fuzz)
     _fuzz_arguments(f)
