@@ -141,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
         sub.add_parser("fakes", help="the fakes standalone: serve, send-webhook")
     )
 
+    from harness.fuzzing import webhook_runner
+
+    webhook_runner.add_arguments(
+        sub.add_parser("fuzz-webhook", help="Hypothesis webhook events against the Node side")
+    )
+
     f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
     f.set_defaults(func=_fuzz)
     _fuzz_arguments(f)
