@@ -2,7 +2,7 @@
 
     harness fuzz-webhook --examples 2000                      # our Node simulator
     harness fuzz-webhook --url http://127.0.0.1:3000/webhook --secret S \\
-        --broker-url amqp://guest:guest@127.0.0.1:5672/ --queue ag_queue --examples 500
+        --broker-url "$AMQP_URL" --queue ag_queue --examples 500
 
 Against a real service, the harness consumes its agent queue to count requests: run it with no
 agent service consuming there. Exit 1 when an answer was a 5xx (or none), or a message got other
