@@ -141,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_parser("fakes", help="the fakes standalone: serve, send-webhook")
     )
 
+    from harness.conformance import command as conformance
+
+    conformance.add_arguments(sub.add_parser("conformance", help="the Node side's checks"))
     from harness.fuzzing import webhook_runner
 
     webhook_runner.add_arguments(
