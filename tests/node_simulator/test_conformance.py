@@ -10,12 +10,15 @@ from dataclasses import replace
 import pytest
 
 from agent_service.contract.topology import Topology
+from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from harness.broker import Broker
 from harness.conformance import CHECKS, CheckResult, Target, run_check, run_checks, simulator
 from harness.conformance.command import QUICK_RETRY_DELAYS_MS
-from harness.conformance.runner import failures, to_json, to_junit
+from harness.conformance.rig import PartyOptions, parties
+from harness.conformance.runner import failures, select, to_json, to_junit
 from harness.conformance.variants import Variant, variants
-from harness.namespaces import run_prefix
+from harness.namespaces import declared_on, run_prefix
+from harness.process_tools import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +75,28 @@ async def test_each_check_fails_against_its_broken_variant(
         f"{check.name} passed against {variant.name}: {result.evidence}"
     )
     assert result.evidence
+
+
+async def test_a_service_by_url_is_checked_through_fakes_on_given_ports(broker: Broker) -> None:
+    # As the Node team runs it: their service started first, configured with the fake
+    # Wasender's and the alert receiver's fixed ports and key (here, our simulator stands in).
+    wasender_port, alerts_port, key, signature = free_port(), free_port(), "url-key", "url-sig"
+    names = ["request-conforms", "reply-sent", "invalid-number-parked", "wrong-signature-refused"]
+    topo = topology()
+    options = PartyOptions(
+        broker.url, topo, signature, wasender_port, key, alerts_port, patience=PATIENCE
+    )
+    async with declared_on(broker.url, topo), parties(options) as target:
+        config = NodeSimulatorConfig(
+            amqp_url=broker.url,
+            topology=topo,
+            wasender_url=f"http://127.0.0.1:{wasender_port}",
+            wasender_api_key=key,
+            webhook_secret=signature,
+            alert_url=f"http://127.0.0.1:{alerts_port}/alerts",
+            max_retries=len(topo.webhook_retry_delays_ms),
+        )
+        async with NodeSimulator(config) as node:
+            target.webhook_url = node.webhook_url
+            results = await run_checks(target, select(names))
+    assert [(r.name, r.outcome) for r in results] == [(n, "pass") for n in names], results
