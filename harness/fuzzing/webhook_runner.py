@@ -18,17 +18,19 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aio_pika
-from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from fakes.wasender import FakeWasender
 from harness.broker import choose_broker
-from harness.fuzzing.live import LoopThread
-from harness.fuzzing.webhook_events import Case, webhook_batches
 from harness.fuzzing.webhook_target import WebhookTally, WebhookTarget
 from harness.namespaces import declared, topology_for
+
+if TYPE_CHECKING:
+    from harness.fuzzing.live import LoopThread
+    from harness.fuzzing.webhook_events import Case
 
 ENV_OF_SIGNATURE = "HARNESS_WEBHOOK_SECRET"
 
@@ -43,6 +45,11 @@ def fuzz_webhook(
     shrink: bool = False,
 ) -> None:
     """One Hypothesis run of ``examples`` batches; failures are recorded in ``tally``."""
+    # Hypothesis comes with the test extra: imported here, so `harness --help` works without.
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    from harness.fuzzing.webhook_events import webhook_batches
+
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
 
     @seed(seed_value)
@@ -123,6 +130,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.url is None:
         args.secret = args.secret or secrets.token_hex(16)
+    try:  # Hypothesis comes with the test extra, not with the service
+        from harness.fuzzing.live import LoopThread
+    except ImportError as exc:
+        print(f"error: harness fuzz-webhook needs the test extra ({exc}): pip install -e '.[test]'")
+        return 2
     loop = LoopThread()
     tally = WebhookTally()
     began = time.monotonic()

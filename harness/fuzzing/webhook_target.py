@@ -15,13 +15,16 @@ import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from harness.fuzzing.webhook_events import Case, Expect
 from harness.waiting import WaitTimeout, wait_until
+
+if TYPE_CHECKING:
+    from harness.fuzzing.webhook_events import Case, Expect
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 

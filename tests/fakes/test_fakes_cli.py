@@ -1,7 +1,8 @@
 """``harness fakes serve`` and ``harness fakes send-webhook`` as the Node team runs them.
 
 One ``serve`` process on fixed ports with a given key, driven by the official Wasender SDK;
-``send-webhook`` posting to a receiver built on the SDK's own webhook handler.
+``send-webhook`` (the command in this process) posting to a receiver built on the SDK's own
+webhook handler.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 from wasenderapi import WasenderAPIError, create_async_wasender
 
+from harness import cli
 from harness.process_tools import free_port
 
 pytestmark = pytest.mark.unit
@@ -27,14 +29,6 @@ HARNESS = str(Path(sys.executable).parent / "harness")
 KEY = "node-team-key"
 SIGNATURE = "node-team-secret"
 PHONE = "+256703722777"
-
-
-async def run(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        HARNESS, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    return int(process.returncode or 0), out.decode()
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, int, int]]
         stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
-    banner = []
+    banner: list[str] = []
     try:
         async with asyncio.timeout(60):
             while not banner or "Ctrl-C" not in banner[-1]:
@@ -124,20 +118,18 @@ async def sdk_receiver() -> AsyncIterator[tuple[str, list[Any]]]:
         await runner.cleanup()
 
 
+async def send_webhook(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    # In a thread: the command runs its own event loop (asyncio.run), as from a shell.
+    code = await asyncio.to_thread(cli.main, ["fakes", "send-webhook", *args])
+    return code, capsys.readouterr().out
+
+
 async def test_send_webhook_posts_signed_events(
-    sdk_receiver: tuple[str, list[Any]], tmp_path: Path
+    sdk_receiver: tuple[str, list[Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, parsed = sdk_receiver
-    code, out = await run(
-        "fakes",
-        "send-webhook",
-        url,
-        "--secret",
-        SIGNATURE,
-        "--duplicate",
-        "--lid",
-        "--phone",
-        PHONE,
+    code, out = await send_webhook(
+        capsys, url, "--secret", SIGNATURE, "--duplicate", "--lid", "--phone", PHONE
     )
     assert code == 0, out
     assert [str(e.event) for e in parsed] == [
@@ -148,7 +140,7 @@ async def test_send_webhook_posts_signed_events(
     assert len(ids) == 1
     sample = tmp_path / "event.json"
     sample.write_text(json.dumps({"event": "session.status", "timestamp": 1, "data": {}}))
-    code, out = await run("fakes", "send-webhook", url, "--secret", "wrong", "--file", str(sample))
+    code, out = await send_webhook(capsys, url, "--secret", "wrong", "--file", str(sample))
     assert code == 1, out
     assert "401" in out
     assert len(parsed) == 2
