@@ -74,6 +74,18 @@ class InvalidInbound(ValueError):
     """A message that parses but cannot become a valid AgentRequest."""
 
 
+# Requests are named after the WhatsApp message they carry (uuid5 of its id in this namespace):
+# a message published again, after a lost confirm and Wasender's redelivery of the webhook, is
+# the same request, which the agent service answers once, instead of a second request with a
+# second, different reply. The Node service can use the same namespace (contracts/README.md).
+REQUEST_ID_NAMESPACE = uuid.UUID("5f0c2a3e-9b1d-5c8e-a6f4-2d7b3e9c1a40")
+
+
+def request_id_for(whatsapp_message_id: str) -> str:
+    """The ag_queue messageId of the request that carries this WhatsApp message."""
+    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, whatsapp_message_id))
+
+
 class Intake:
     """One inbound message: store, deduplicate, AI check, context, route, publish."""
 
@@ -134,7 +146,7 @@ class Intake:
         digits = inbound.phone[1:]
         name = inbound.name or contact.name
         return AgentRequest(
-            messageId=str(uuid.uuid4()),
+            messageId=request_id_for(inbound.message_id),
             timestamp=now_ms(),
             taskType=route_task(inbound.text or ""),
             contact=Contact(

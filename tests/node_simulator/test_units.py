@@ -194,3 +194,28 @@ async def test_a_429_pauses_every_send_for_retry_after_capped(limited: FakeWasen
     assert other.ok, "the pause holds every send of the client, not only the refused one"
     assert (verdict.action, verdict.attempts) == ("sent", 1), "the 429 counts as an attempt"
     assert [a.status for a in limited.attempts] == [200, 200, 429, 200, 200]
+
+
+async def test_a_message_published_again_is_the_same_request(tmp_path: Path) -> None:
+    """A confirm lost after the broker took the message: the publish fails, the store forgets
+    the message, Wasender redelivers the webhook, and the second publish must carry the same
+    request id (so the agent service answers it once), not a new one."""
+    from fakes.node_simulator.metrics import NodeMetrics
+    from fakes.node_simulator.webhook import Intake, PublishFailed
+
+    published: list[str] = []
+
+    async def publish(queue: str, message: object) -> None:
+        published.append(json.loads(message.body)["messageId"])  # type: ignore[attr-defined]
+        if len(published) == 1:
+            raise ConnectionError("confirm lost")
+
+    store = Store(tmp_path / "node.db")
+    intake = Intake(store, publish, "ag_queue", NodeMetrics(), history_turns=5)
+    with pytest.raises(PublishFailed):
+        await intake.accept(_inbound("wamid-1", "Where is my order?"))
+    assert await intake.accept(_inbound("wamid-1", "Where is my order?")) == "queued"
+    await intake.accept(_inbound("wamid-2", "And my booking?"))
+    assert published[0] == published[1]
+    assert published[2] != published[0]
+    store.close()
