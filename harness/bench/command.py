@@ -28,6 +28,7 @@ from harness.bench.overhead import engine_run
 from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, describe, render
 from harness.bench.runs import BacklogRun, backlog_run, make_requests, memory_run, recovery_runs
+from harness.bench.soak import SoakRun, soak_run
 from harness.broker.private_node import PrivateNode
 from harness.postgres import server_url
 
@@ -40,14 +41,22 @@ PARTS = (
     "memory",
     "recovery",
 )
+# Long or special runs: only when named with --only.
+EXTRA_PARTS = ("soak",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="a tenth of the requests: a smoke run")
     p.add_argument(
-        "--only", nargs="+", choices=PARTS, default=list(PARTS), help="measure only these parts"
+        "--only",
+        nargs="+",
+        choices=PARTS + EXTRA_PARTS,
+        default=list(PARTS),
+        help="measure only these parts (soak runs only when named)",
     )
+    p.add_argument("--requests", type=int, default=50_000, help="the soak's requests after warm-up")
+    p.add_argument("--warm-up", type=int, default=5_000, help="the soak's warm-up requests")
     p.add_argument("--rounds", type=int, default=2, help="broker restarts (and kills) to time")
     p.add_argument(
         "--dedup-ttl", help="DEDUP_TTL (seconds) for the memory run (default: the service's)"
@@ -143,6 +152,11 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
                 _progress(f"memory, {memory_requests} requests")
                 env = {"dedup_ttl": args.dedup_ttl} if args.dedup_ttl else {}
                 report.memory = await memory_run(node, connection, memory_requests, log_dir, **env)
+            if "soak" in args.only:
+                soak = SoakRun(args.requests, args.warm_up, every=min(10_000, args.requests))
+                _progress(f"soak, {soak.warm_up} + {soak.requests} requests")
+                env = {"dedup_ttl": args.dedup_ttl} if args.dedup_ttl else {}
+                report.soak = await soak_run(node, connection, soak, log_dir, **env)
         if "recovery" in args.only:
             _progress(f"broker restarts and kills, {args.rounds} of each")
             report.recovery = await recovery_runs(node, args.rounds, log_dir)

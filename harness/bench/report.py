@@ -12,6 +12,7 @@ from typing import Any
 from harness.bench.overhead import EngineRun
 from harness.bench.procstat import cpu_model, load_average
 from harness.bench.runs import BacklogRun, MemoryRun, RecoveryRun
+from harness.bench.soak import SoakRun, render_soak
 from harness.broker.private_node import PrivateNode
 from harness.broker.readiness import handshake
 
@@ -28,6 +29,7 @@ class BenchReport:
     # The engine alone and the service on the same requests: what the plumbing costs.
     engine: EngineRun | None = None
     service: BacklogRun | None = None
+    soak: SoakRun | None = None
     load_average_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     total_seconds: float = 0.0
 
@@ -98,6 +100,8 @@ def render(report: BenchReport) -> str:
             f"at start {m.rss_mib_at_start:.0f}; after N requests {after}; "
             f"peak {m.peak_rss_mib:.0f}",
         ]
+    if report.soak:
+        lines += render_soak(report.soak)
     if report.recovery:
         lines += [
             "",
