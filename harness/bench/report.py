@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from harness.bench.openloop import OpenLoopRun, render_openloop
 from harness.bench.overhead import EngineRun
 from harness.bench.procstat import cpu_model, load_average
 from harness.bench.runs import BacklogRun, MemoryRun, RecoveryRun
@@ -30,6 +31,7 @@ class BenchReport:
     engine: EngineRun | None = None
     service: BacklogRun | None = None
     soak: SoakRun | None = None
+    openloop: OpenLoopRun | None = None
     load_average_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     total_seconds: float = 0.0
 
@@ -100,6 +102,8 @@ def render(report: BenchReport) -> str:
             f"at start {m.rss_mib_at_start:.0f}; after N requests {after}; "
             f"peak {m.peak_rss_mib:.0f}",
         ]
+    if report.openloop:
+        lines += render_openloop(report.openloop)
     if report.soak:
         lines += render_soak(report.soak)
     if report.recovery:
