@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,10 +80,13 @@ def test_open_loop_arrivals_through_a_master_and_a_worker(tmp_path: Path) -> Non
     output = master_output + worker_log.read_text()
     assert master.returncode == 0, output[-4000:]
     rows = _rows(tmp_path / "stats_stats.csv", "whatsapp-open")
-    sent = sum(int(row["Request Count"]) for row in rows)
-    # One stream for 4 s and two for 4 s at 4 messages/s, bursts included: at least 30.
-    assert sent >= 30, output[-4000:]
+    assert sum(int(row["Request Count"]) for row in rows) > 0, output[-4000:]
     assert sum(int(row["Failure Count"]) for row in rows) == 0, output[-4000:]
+    # What the stack received, whatever had been answered when the shape ended (Locust counts
+    # a request when its answer comes; the stack's report waits for every outcome): one
+    # stream for 4 s and two for 4 s at 4 messages/s is 48 arrivals, bursts on top.
+    received = re.search(r"^  messages\s+(\d+)$", output, re.MULTILINE)
+    assert received is not None and int(received.group(1)) >= 40, output[-4000:]
     assert "PASS: every message has exactly one outcome" in output, output[-4000:]
 
 
