@@ -8,11 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from fakes.phones import is_e164, is_pn_jid
+from fakes.wasender_messages import STRUCTURED
 
-MessageKind = Literal["text", "image", "video", "document", "audio", "sticker"]
+MessageKind = Literal[
+    "text", "image", "video", "document", "audio", "sticker", "contact", "location", "poll"
+]
+MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
 
 # Body field -> message kind. At most one media field per message, as in the real API.
 MEDIA_FIELDS: dict[str, MessageKind] = {
@@ -64,22 +68,48 @@ def validate_send(payload: dict[str, Any] | None) -> ValidSend:
     text = body.get("text")
     if text is not None and not isinstance(text, str):
         errors["text"] = ["The text field must be a string."]
-    media = [name for name in MEDIA_FIELDS if body.get(name) not in (None, "")]
-    for name in media:
-        url = body[name]
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            errors[name] = [f"The {name} field must be a valid URL."]
-    if len(media) > 1:
-        errors[media[1]] = ["Only one media URL may be sent per message."]
-    if not media and not text:
+    kinds = _content_kinds(body, errors)
+    if not kinds and not text:
         errors.setdefault("text", []).append(
             "The text field is required when none of imageUrl / videoUrl / documentUrl / "
-            "audioUrl / stickerUrl are present."
+            "audioUrl / stickerUrl / contact / location / poll are present."
         )
+    kind: MessageKind = kinds[0] if kinds else "text"
+    _check_message_type(body.get("messageType"), kind, errors)
     if errors:
         raise ValidationFailed(errors)
-    kind: MessageKind = MEDIA_FIELDS[media[0]] if media else "text"
     return ValidSend(to=str(to), text=text or None, kind=kind)
+
+
+def _content_kinds(body: dict[str, Any], errors: dict[str, list[str]]) -> list[MessageKind]:
+    """The kinds of content present (a media URL, a contact, a location, a poll), checked."""
+    present: list[tuple[str, MessageKind]] = []
+    for name, kind in MEDIA_FIELDS.items():
+        url = body.get(name)
+        if url in (None, ""):
+            continue
+        present.append((name, kind))
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            errors[name] = [f"The {name} field must be a valid URL."]
+    for name, check in STRUCTURED.items():
+        if body.get(name) is not None:
+            present.append((name, name))  # type: ignore[arg-type]  # the field is the kind
+            check(body[name], errors)
+    if len(present) > 1:
+        errors[present[1][0]] = ["Only one media URL, contact, location or poll per message."]
+    return [kind for _, kind in present]
+
+
+def _check_message_type(value: Any, kind: MessageKind, errors: dict[str, list[str]]) -> None:
+    """`messageType` (sent by the SDKs, optional) must name the kind the body carries."""
+    if value is None:
+        return
+    if not isinstance(value, str) or value not in MESSAGE_KINDS:
+        errors["messageType"] = [
+            f"The messageType must be one of {', '.join(sorted(MESSAGE_KINDS))}."
+        ]
+    elif value != kind:
+        errors["messageType"] = [f"The messageType is {value} but the message carries a {kind}."]
 
 
 @dataclass(frozen=True, slots=True)

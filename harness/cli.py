@@ -135,6 +135,21 @@ def parser() -> argparse.ArgumentParser:
     bench.add_arguments(b)
     b.set_defaults(func=bench.main)
 
+    from harness import fakes_cli
+
+    fakes_cli.add_arguments(
+        sub.add_parser("fakes", help="the fakes standalone: serve, send-webhook")
+    )
+
+    from harness.conformance import command as conformance
+
+    conformance.add_arguments(sub.add_parser("conformance", help="the Node side's checks"))
+    from harness.fuzzing import webhook_runner
+
+    webhook_runner.add_arguments(
+        sub.add_parser("fuzz-webhook", help="Hypothesis webhook events against the Node side")
+    )
+
     f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
     f.set_defaults(func=_fuzz)
     _fuzz_arguments(f)

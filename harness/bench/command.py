@@ -27,7 +27,7 @@ from agent_service.event_loop import run as run_on_loop
 from harness.bench.openloop import OpenLoopRun, openloop_run
 from harness.bench.overhead import engine_run
 from harness.bench.procstat import load_average
-from harness.bench.report import BenchReport, describe, render
+from harness.bench.report import BenchReport, OverheadPair, describe, render
 from harness.bench.runs import BacklogRun, backlog_run, make_requests, memory_run, recovery_runs
 from harness.bench.soak import SoakRun, soak_run
 from harness.broker.private_node import PrivateNode
@@ -78,6 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-up", type=int, default=5_000, help="the soak's warm-up requests")
     p.add_argument("--rounds", type=int, default=2, help="broker restarts (and kills) to time")
     p.add_argument(
+        "--overhead-pairs",
+        type=int,
+        default=3,
+        help="engine-alone and service runs, back to back, for the overhead's median ratio",
+    )
+    p.add_argument(
         "--dedup-ttl", help="DEDUP_TTL (seconds) for the memory run (default: the service's)"
     )
     p.add_argument("--log-dir", type=Path, help="keep the service logs here")
@@ -117,6 +123,10 @@ def plan(parts: Sequence[str], quick: bool) -> tuple[list[BacklogRun], int]:
                         requests // scale,
                         replicas=replicas,
                         postgres=server,
+                        # Warmed, and the backlog published only once every replica consumes
+                        # and the database's count before it is read: otherwise the first
+                        # replica takes the backlog alone while the others start.
+                        warm=True,
                     )
                 )
         runs.append(BacklogRun("replicas", 5, "0", 1000 // scale, warm=True))
@@ -156,12 +166,18 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
         async with connection:
             if "overhead" in args.only:
                 count = 2000 // (10 if args.quick else 1)
-                _progress(f"overhead: the engine alone, then the service, {count} requests each")
-                report.engine = await engine_run(make_requests(count), 5)
-                service_run = BacklogRun("overhead", 5, "0", count, warm=True)
-                report.service = await backlog_run(
-                    node, connection, service_run, log_dir, event_loop=args.event_loop
+                pairs = 1 if args.quick else args.overhead_pairs
+                _progress(
+                    f"overhead: the engine alone, then the service, {count} requests each,"
+                    f" {pairs} times"
                 )
+                for _ in range(pairs):
+                    engine = await engine_run(make_requests(count), 5)
+                    service_run = BacklogRun("overhead", 5, "0", count, warm=True)
+                    service = await backlog_run(
+                        node, connection, service_run, log_dir, event_loop=args.event_loop
+                    )
+                    report.overhead.append(OverheadPair(engine, service))
             for run in runs:
                 _progress(
                     f"{run.name} ({run.model}), {run.concurrent_tasks} tasks, {run.requests}"

@@ -19,6 +19,23 @@ from harness.broker.readiness import handshake
 
 
 @dataclass
+class OverheadPair:
+    engine: EngineRun
+    service: BacklogRun
+
+    @property
+    def ratio(self) -> float:
+        """The service's replies/s as a share of the engine's requests/s on the same requests."""
+        e = self.engine.requests_per_second
+        return self.service.replies_per_second / e if e else 0.0
+
+
+def median_pair(pairs: list[OverheadPair]) -> OverheadPair:
+    """The pair whose ratio is the median (the lower middle one of an even number)."""
+    return sorted(pairs, key=lambda p: p.ratio)[(len(pairs) - 1) // 2]
+
+
+@dataclass
 class BenchReport:
     date: str
     command: str
@@ -27,9 +44,9 @@ class BenchReport:
     runs: list[BacklogRun] = field(default_factory=list)
     memory: MemoryRun | None = None
     recovery: list[RecoveryRun] = field(default_factory=list)
-    # The engine alone and the service on the same requests: what the plumbing costs.
-    engine: EngineRun | None = None
-    service: BacklogRun | None = None
+    # The engine alone and the service on the same requests, in alternating pairs (on a shared
+    # machine the load drifts; a pair run back to back sees about the same load).
+    overhead: list[OverheadPair] = field(default_factory=list)
     soak: SoakRun | None = None
     openloop: OpenLoopRun | None = None
     load_average_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -80,19 +97,26 @@ def render(report: BenchReport) -> str:
             f"{r.replicas:>9}{'postgres' if r.postgres else 'embedded':>10}"
             f"{r.database_round_trips_per_reply:>9.1f}"
         )
-    if report.engine and report.service:
-        e, svc = report.engine, report.service
-        ratio = svc.replies_per_second / e.requests_per_second if e.requests_per_second else 0
+    if report.overhead:
+        first = report.overhead[0].engine
         lines += [
             "",
-            f"plumbing overhead ({e.requests} requests, {e.concurrent_tasks} at once, latency 0):",
-            f"  engine alone    {e.requests_per_second:8.1f} requests/s"
-            f"  {e.cpu_ms_per_request:6.2f} ms CPU each",
-            f"  agent service   {svc.replies_per_second:8.1f} replies/s "
-            f"  {svc.service_cpu_ms_per_reply:6.2f} ms CPU each (through RabbitMQ)",
-            f"  ratio           {100 * ratio:8.1f} % of the engine's rate"
-            f" (the plumbing costs {100 * (1 - ratio):.1f} %)",
+            f"plumbing overhead ({first.requests} requests, {first.concurrent_tasks} at once,"
+            f" latency 0), {len(report.overhead)} pairs run back to back:",
         ]
+        for n, pair in enumerate(report.overhead, 1):
+            e, svc = pair.engine, pair.service
+            lines += [
+                f"  pair {n}: engine alone {e.requests_per_second:6.1f} requests/s"
+                f" {e.cpu_ms_per_request:6.2f} ms CPU each; agent service"
+                f" {svc.replies_per_second:6.1f} replies/s {svc.service_cpu_ms_per_reply:6.2f}"
+                f" ms CPU each (through RabbitMQ); ratio {100 * pair.ratio:5.1f} %",
+            ]
+        ratio = median_pair(report.overhead).ratio
+        lines.append(
+            f"  median ratio    {100 * ratio:8.1f} % of the engine's rate"
+            f" (the plumbing costs {100 * (1 - ratio):.1f} %)"
+        )
     if report.memory:
         m = report.memory
         after = ", ".join(f"{n}: {mib:.0f}" for n, mib in m.rss_mib_after.items())

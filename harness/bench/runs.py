@@ -142,6 +142,13 @@ async def backlog_run(
         if run.postgres is not None:
             database = await stack.enter_async_context(ThrowawayDatabase(run.postgres))
             settings = {**settings, "database_url": database.url}
+
+            async def count_after_the_services() -> None:
+                # Runs once the services have stopped (they are entered later, so they exit
+                # first): a backend that exits reports its counts, an idle one may hold them.
+                commits_after.append(await _commits(database.url, settle=1.0))
+
+            stack.push_async_callback(count_after_the_services)
         state_dir = Path(tempfile.mkdtemp(prefix="bench-state-", dir=log_dir))
         services = [
             agent_service(
@@ -157,6 +164,7 @@ async def backlog_run(
             for index in range(run.replicas)
         ]
         cpu_at_first: list[float] = []
+        commits_after: list[int] = []
 
         def first_reply() -> None:
             cpu_at_first.append(sum(cpu_seconds(_pid(s)) for s in services if s.pid))
@@ -176,6 +184,7 @@ async def backlog_run(
         )
         # The first replies may arrive before the services report ready.
         replies.on_first_reply = first_reply
+        # Read before the backlog is published (warm runs): live backends report late.
         commits_before = await _commits(settings["database_url"]) if run.postgres else 0
         if run.warm:
             # Every replica consumes before the first request: a fair share for each.
@@ -183,16 +192,16 @@ async def backlog_run(
             await publish_backlog(requests)
         await replies.wait_for_count(run.requests, timeout=60 + run.requests * 2.0)
         cpu_at_last = sum(cpu_seconds(_pid(s)) for s in services)
-        if run.postgres is not None:
-            used = await _commits(settings["database_url"]) - commits_before
-            run.database_round_trips_per_reply = used / run.requests
+    if commits_after:
+        run.database_round_trips_per_reply = (commits_after[0] - commits_before) / run.requests
     return summarize(run, replies, published, cpu_at_last - cpu_at_first[0])
 
 
-async def _commits(database_url: str) -> int:
+async def _commits(database_url: str, settle: float = 11.0) -> int:
     """Transactions committed in the database so far. PostgreSQL 15 publishes a backend's
-    counts when it goes idle, at the latest after 10 s (PGSTAT_IDLE_INTERVAL): read after 11."""
-    await asyncio.sleep(11.0)
+    counts when it goes idle, at the latest after 10 s (PGSTAT_IDLE_INTERVAL), and when it
+    exits: read 11 s after the last work of live backends, or a second after they exited."""
+    await asyncio.sleep(settle)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         cursor = await conn.execute(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
