@@ -44,6 +44,8 @@ class StackProcess:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.broker = ""
+        # An agent-only stack (--stack agent): its broker URL and queue names.
+        self.agent: dict[str, str] | None = None
 
     def launch(self) -> None:
         """Start the service; it boots the stack in the background (see ``wait_ready``)."""
@@ -66,6 +68,9 @@ class StackProcess:
             health = _request(self.port, "GET", "/health", None, timeout=2.0)
             if health.get("ready"):
                 self.broker = str(health.get("broker", ""))
+                agent = health.get("agent")
+                if isinstance(agent, dict):
+                    self.agent = {str(k): str(v) for k, v in agent.items()}
                 return True
         return False
 

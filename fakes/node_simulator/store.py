@@ -75,6 +75,13 @@ class Store:
     def __init__(self, path: Path, *, ai_enabled_by_default: bool = True) -> None:
         # isolation_level=None: autocommit, every statement is its own transaction.
         self._db = sqlite3.connect(path, isolation_level=None)
+        # The queries run on the event loop: in the default rollback journal every autocommit
+        # statement waits for fsyncs, five or so per message, and at 50 messages/s open loop
+        # that stalled the loop (webhooks, sends, the reply consumer) for hundreds of ms
+        # (harness bench --only openloop). WAL with synchronous=NORMAL syncs at checkpoints
+        # only and still survives a crash of the process (not a power cut: a fake's trade).
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._ai_default = ai_enabled_by_default
 

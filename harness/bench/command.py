@@ -24,10 +24,12 @@ from typing import Any
 import aio_pika
 
 from agent_service.event_loop import run as run_on_loop
+from harness.bench.openloop import OpenLoopRun, openloop_run
 from harness.bench.overhead import engine_run
 from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, OverheadPair, describe, render
 from harness.bench.runs import BacklogRun, backlog_run, make_requests, memory_run, recovery_runs
+from harness.bench.soak import SoakRun, soak_run
 from harness.broker.private_node import PrivateNode
 from harness.postgres import server_url
 
@@ -40,14 +42,40 @@ PARTS = (
     "memory",
     "recovery",
 )
+# Long or special runs: only when named with --only.
+EXTRA_PARTS = ("soak", "openloop")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="a tenth of the requests: a smoke run")
     p.add_argument(
-        "--only", nargs="+", choices=PARTS, default=list(PARTS), help="measure only these parts"
+        "--only",
+        nargs="+",
+        choices=PARTS + EXTRA_PARTS,
+        default=list(PARTS),
+        help="measure only these parts (soak runs only when named)",
     )
+    p.add_argument("--requests", type=int, default=50_000, help="the soak's requests after warm-up")
+    p.add_argument(
+        "--capacity",
+        action="store_true",
+        help="only the capacity sweep (CONCURRENT_TASKS x model latency, replicas), the sizing"
+        " rule and its check; writes --capacity-report and its plots (--quick: a small sweep)",
+    )
+    p.add_argument(
+        "--capacity-report",
+        type=Path,
+        default=Path("docs/capacity.md"),
+        help="the capacity report's Markdown; the PNGs go to a folder of its stem (default"
+        " %(default)s, docs/capacity/*.png)",
+    )
+    p.add_argument("--rate", type=float, default=50.0, help="openloop: messages per second")
+    p.add_argument("--seconds", type=float, default=30.0, help="openloop: how long to send")
+    p.add_argument(
+        "--model-latency", type=float, default=0.2, help="openloop: seconds per model call"
+    )
+    p.add_argument("--warm-up", type=int, default=5_000, help="the soak's warm-up requests")
     p.add_argument("--rounds", type=int, default=2, help="broker restarts (and kills) to time")
     p.add_argument(
         "--overhead-pairs",
@@ -131,6 +159,10 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
     async with PrivateNode() as node:
         report = await describe(node, command)
         connection = await aio_pika.connect(node.url, timeout=10)
+        if args.capacity:
+            async with connection:
+                await _capacity(args, command, node, connection, log_dir)
+            return report
         async with connection:
             if "overhead" in args.only:
                 count = 2000 // (10 if args.quick else 1)
@@ -159,10 +191,36 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
                 _progress(f"memory, {memory_requests} requests")
                 env = {"dedup_ttl": args.dedup_ttl} if args.dedup_ttl else {}
                 report.memory = await memory_run(node, connection, memory_requests, log_dir, **env)
+            if "soak" in args.only:
+                soak = SoakRun(args.requests, args.warm_up, every=min(10_000, args.requests))
+                _progress(f"soak, {soak.warm_up} + {soak.requests} requests")
+                env = {"dedup_ttl": args.dedup_ttl} if args.dedup_ttl else {}
+                report.soak = await soak_run(node, connection, soak, log_dir, **env)
+        if "openloop" in args.only:
+            seconds = args.seconds / (3 if args.quick else 1)
+            loop = OpenLoopRun(args.rate, seconds, args.model_latency, concurrent_tasks=50)
+            _progress(f"open loop, {loop.rate:g} messages/s for {loop.seconds:g} s")
+            report.openloop = await openloop_run(loop, node)
         if "recovery" in args.only:
             _progress(f"broker restarts and kills, {args.rounds} of each")
             report.recovery = await recovery_runs(node, args.rounds, log_dir)
     return report
+
+
+async def _capacity(
+    args: argparse.Namespace,
+    command: str,
+    node: PrivateNode,
+    connection: aio_pika.abc.AbstractConnection,
+    log_dir: Path,
+) -> None:
+    from harness.bench.capacity import FULL, QUICK, sweep
+    from harness.bench.capacity_report import write  # matplotlib: only when asked for
+
+    capacity = await sweep(node, connection, QUICK if args.quick else FULL, log_dir)
+    capacity.load_average = load_average()
+    for path in write(capacity, command, args.capacity_report):
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _progress(text: str) -> None:

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from harness.bench.openloop import OpenLoopRun, render_openloop
 from harness.bench.overhead import EngineRun
 from harness.bench.procstat import cpu_model, load_average
 from harness.bench.runs import BacklogRun, MemoryRun, RecoveryRun
+from harness.bench.soak import SoakRun, render_soak
 from harness.broker.private_node import PrivateNode
 from harness.broker.readiness import handshake
 
@@ -45,6 +47,8 @@ class BenchReport:
     # The engine alone and the service on the same requests, in alternating pairs (on a shared
     # machine the load drifts; a pair run back to back sees about the same load).
     overhead: list[OverheadPair] = field(default_factory=list)
+    soak: SoakRun | None = None
+    openloop: OpenLoopRun | None = None
     load_average_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     total_seconds: float = 0.0
 
@@ -122,6 +126,10 @@ def render(report: BenchReport) -> str:
             f"at start {m.rss_mib_at_start:.0f}; after N requests {after}; "
             f"peak {m.peak_rss_mib:.0f}",
         ]
+    if report.openloop:
+        lines += render_openloop(report.openloop)
+    if report.soak:
+        lines += render_soak(report.soak)
     if report.recovery:
         lines += [
             "",

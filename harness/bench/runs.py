@@ -59,6 +59,8 @@ class BacklogRun:
     database_round_trips_per_reply: float = 0.0
     # The services are started (and consuming) before the backlog is published.
     warm: bool = False
+    # Every reply's processingTime (seconds), for distributions (harness bench --capacity).
+    processing_times: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -218,6 +220,7 @@ def summarize(
     run.replies_per_second = (len(arrivals) - 1) / run.seconds if run.seconds else 0.0
     processing = [r.agentMetadata.processingTime for _, r in first.values()]
     run.processing_mean = _mean(processing)
+    run.processing_times = processing
     run.processing_p95 = percentile(processing, 95) or 0.0
     # Wall clock on both sides (a request's timestamp is set just before it is published).
     offset = time.time() - time.monotonic()

@@ -19,6 +19,9 @@ OUTCOMES = ("reply", "fallback", "parked", "missing")
 class StackSettings:
     """What the stack service runs with; Locust's custom arguments fill it."""
 
+    # "full": the whole SimulationStack; "agent": a broker and the agent service alone, for
+    # Locust users that talk AMQP to ag_queue themselves (loadtests/agent_queue.py).
+    stack: str = "full"
     model: str = "scripted"  # or "gemini-fake": the production model path
     model_latency: str = "uniform:0.05:0.3"
     model_failure_rate: float = 0.0
@@ -48,7 +51,16 @@ class Option:
     in_web_ui: bool = True
 
 
+STACKS = ("full", "agent")
+
 OPTIONS = (
+    Option(
+        "stack",
+        "--stack",
+        "LOCUST_STACK",
+        "full: fake WhatsApp, Node simulator, broker, agent, fake Wasender; agent: a broker and"
+        " the agent service alone (for AgentQueueUser)",
+    ),
     Option(
         "model",
         "--model",

@@ -27,7 +27,8 @@ import time
 from aiohttp import web
 
 from agent_service.http_server import HttpServer
-from harness.load.protocol import HOST, StackSettings, add_service_arguments
+from harness.load.agent_stack import AgentOnlyStack
+from harness.load.protocol import HOST, STACKS, StackSettings, add_service_arguments
 from harness.stack import SimulationStack, StackOptions
 
 
@@ -37,14 +38,22 @@ class StackService(HttpServer):
     def __init__(self, settings: StackSettings, port: int) -> None:
         super().__init__(HOST, port)
         self.settings = settings
-        self.stack = SimulationStack(
-            StackOptions(
-                model=settings.model,
+        self.stack: SimulationStack | AgentOnlyStack
+        if settings.stack == "agent":
+            self.stack = AgentOnlyStack(
                 model_latency=settings.model_latency,
                 model_failure_rate=settings.model_failure_rate,
                 concurrent_tasks=settings.concurrent_tasks,
             )
-        )
+        else:
+            self.stack = SimulationStack(
+                StackOptions(
+                    model=settings.model,
+                    model_latency=settings.model_latency,
+                    model_failure_rate=settings.model_failure_rate,
+                    concurrent_tasks=settings.concurrent_tasks,
+                )
+            )
         self.ready = False
         self.stopping = asyncio.Event()
 
@@ -55,11 +64,17 @@ class StackService(HttpServer):
 
     async def _health(self, request: web.Request) -> web.Response:
         broker = self.stack.broker.describe() if self.ready else ""
-        return web.json_response({"ready": self.ready, "broker": broker})
+        health: dict[str, object] = {"ready": self.ready, "broker": broker}
+        if self.ready and isinstance(self.stack, AgentOnlyStack):
+            health["agent"] = self.stack.endpoints()
+        return web.json_response(health)
 
     async def _turn(self, request: web.Request) -> web.Response:
         if not self.ready or self.stopping.is_set():
             return web.json_response({"error": "the stack is not running"}, status=503)
+        if not isinstance(self.stack, SimulationStack):
+            error = "--stack agent runs no Node side: AgentQueueUser talks AMQP itself"
+            return web.json_response({"error": error}, status=409)
         body = await request.json()
         timeout = float(body.get("timeout", self.settings.answer_timeout))
         posted = time.monotonic()
@@ -86,6 +101,10 @@ class StackService(HttpServer):
             self.stopping.set()
             return web.json_response({"report": None, "text": "the stack never started"})
         stack = self.stack
+        if not isinstance(stack, SimulationStack):
+            self.stopping.set()
+            text = "agent-only stack: the figures are Locust's own (AgentQueueUser)"
+            return web.json_response({"report": None, "text": text})
         duration = time.monotonic() - stack.started_at
         # Messages in flight when Locust stopped its users still get their outcome counted.
         await stack.wait_all(time.monotonic() + self.settings.answer_timeout)
@@ -145,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     add_service_arguments(parser)
     args = parser.parse_args(argv)
+    if args.stack not in STACKS:
+        parser.error(f"--stack must be one of {', '.join(STACKS)}, not {args.stack!r}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop handles it
     return asyncio.run(_serve(args.port, StackSettings.from_namespace(args)))
 
