@@ -155,6 +155,21 @@ class Settings(BaseSettings):
         description="Milliseconds a reply may wait in WEBHOOK_QUEUE before it expires to"
         " DLX_WEBHOOK (x-message-ttl)",
     )
+    topology_profile: Literal["classic", "quorum"] = Field(
+        "classic",
+        validation_alias="TOPOLOGY_PROFILE",
+        description="classic: classic queues (one broker node); quorum: replicated quorum queues"
+        " for a cluster, with x-delivery-limit and at-least-once dead-lettering. The Node side"
+        " must declare the same profile, or the broker refuses the declare (406)",
+    )
+    quorum_delivery_limit: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        validation_alias="QUORUM_DELIVERY_LIMIT",
+        description="Quorum profile: deliveries of one message before the broker dead-letters"
+        " it (x-delivery-limit); a hand-back counts too. Keep it above MAX_DELIVERIES",
+    )
     agent_queue_prefetch: int = Field(
         1,
         ge=1,
@@ -462,6 +477,8 @@ class Settings(BaseSettings):
             agent_retry_delays_ms=delays_ms,
             webhook_retry_delays_ms=webhook_ms,
             agent_prefetch=self.agent_queue_prefetch,
+            profile=self.topology_profile,
+            delivery_limit=self.quorum_delivery_limit,
         )
 
 

@@ -24,7 +24,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.agent.options import parse_latency
 from agent_service.contract.messages import FALLBACK_TEXT
-from agent_service.contract.topology import Topology
+from agent_service.contract.topology import Profile, Topology
 from agent_service.lifecycle import Lifecycle
 from fakes.alert_receiver import AlertReceiver
 from fakes.gemini import FakeGemini
@@ -75,6 +75,8 @@ class StackOptions:
     # A PostgreSQL server (URL): the run makes a database of its own there for DATABASE_URL,
     # shared by the replicas, and drops it at the end. None: the embedded default.
     postgres: str | None = None
+    # TOPOLOGY_PROFILE of both sides: classic, or quorum (replicated queues, for a cluster).
+    topology_profile: Profile = "classic"
 
 
 class SimulationStack(Lifecycle):
@@ -103,7 +105,7 @@ class SimulationStack(Lifecycle):
             self.broker = self._given_broker
         else:
             self.broker = await stack.enter_async_context(choose_broker())
-        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms)
+        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms, profile=o.topology_profile)
         self.topology = topology_for(
             self.broker,
             base,
