@@ -6,8 +6,8 @@ pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the R
 - ``broker`` (session): a real broker, chosen by ``choose_broker`` (HARNESS_BROKER...).
 - ``private_node`` (session): a broker the harness owns and may stop, kill and restart.
 - ``controlled_node``: ``private_node``, started again after the test whatever it did.
-- ``broker_cluster`` (session): three private nodes in one cluster (``BrokerCluster``); after
-  each test every node runs again and the cluster is whole.
+- ``broker_cluster``: three private nodes in one cluster (``BrokerCluster``, one per session);
+  every node runs and the cluster is whole when a test begins, whatever the last one killed.
 - ``amqp_connection``: a connection named after the test, closed after it.
 - ``make_topology``: the topology under names unique to the test, declared, deleted after.
 - ``start_agent_service``: the real agent service in this process (scripted model).
@@ -102,8 +102,8 @@ async def _session_cluster(broker: Broker) -> AsyncIterator[BrokerCluster]:
 
 @pytest.fixture
 async def broker_cluster(_session_cluster: BrokerCluster) -> AsyncIterator[BrokerCluster]:
-    yield _session_cluster
-    # Whatever a test killed, the next one finds three nodes running in one cluster.
+    # Whatever an earlier test killed is started before this one (not after that test: the
+    # last test's restart would only be waited for and stopped again, seconds for nothing).
     stopped = [node for node in _session_cluster.nodes if not node.is_running()]
     if stopped:
         import asyncio
@@ -111,6 +111,7 @@ async def broker_cluster(_session_cluster: BrokerCluster) -> AsyncIterator[Broke
         # Together: a node that stopped before another waits at boot for it to come back.
         await asyncio.gather(*(node.start() for node in stopped))
         await _session_cluster.wait_formed()
+    yield _session_cluster
 
 
 def _test_prefix() -> str:
