@@ -44,6 +44,18 @@ from fakes.webhooks import verify_signature as signature_ok
 logger = logging.getLogger("fakes.node_simulator")
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
+# A request's messageId is uuid5(namespace, contact + WhatsApp message id), not random: when a
+# publish's outcome is unknown (the broker node died before its confirm came) the webhook is
+# answered 5xx and Wasender delivers it again; the message may already be in ag_queue, and the
+# republished copy must carry the same messageId so the agent service deduplicates it instead
+# of answering twice. Found by the node-loss scenario (one reply sent twice in 150).
+REQUEST_ID_NAMESPACE = uuid.UUID("0f5e0c1c-8c39-4d0e-a8f4-5b7f3f0e2d61")
+
+
+def request_id_for(phone: str, whatsapp_message_id: str) -> str:
+    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, f"{phone}:{whatsapp_message_id}"))
+
+
 IntakeResult = Literal["queued", "stored", "duplicate", "skipped"]
 
 # Calling codes the demo contacts use (North America, UK, East Africa, Nigeria, South Africa,
@@ -134,7 +146,7 @@ class Intake:
         digits = inbound.phone[1:]
         name = inbound.name or contact.name
         return AgentRequest(
-            messageId=str(uuid.uuid4()),
+            messageId=request_id_for(inbound.phone, inbound.message_id),
             timestamp=now_ms(),
             taskType=route_task(inbound.text or ""),
             contact=Contact(
