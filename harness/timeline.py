@@ -56,9 +56,9 @@ class Timeline:
     def failover_seconds(self, reply_times: list[float], window: float = 60.0) -> list[float]:
         """For each node lost: the longest pause in replies that ends within ``window`` seconds
         after the loss (including the pause the loss fell into), i.e. from the last reply
-        before the stall to the first after it. Replies already under way when the node died still leave
-        at once, so the first reply after the loss alone would say 'no failover at all'. A loss
-        with no reply before or after it is left out."""
+        before the stall to the first after it. Replies already under way when the node died
+        still leave at once, so the first reply after the loss alone would say 'no failover at
+        all'. A loss with no reply before or after it is left out."""
         times = sorted(reply_times)
         gaps = []
         for span in self.faults:
