@@ -9,7 +9,6 @@ import signal
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.contract.topology import declare
@@ -20,6 +19,7 @@ from agent_service.pipeline.engine import Engine
 from agent_service.pipeline.handler import Limits, RequestHandler
 from agent_service.settings import Settings
 from agent_service.state.backends import open_backends, open_business_store, open_pool
+from agent_service.transport.connection import connect_robust_any
 from agent_service.transport.consumer import Consumer
 from agent_service.transport.publisher import AmqpOutlet
 from agent_service.transport.settle import Settler
@@ -96,8 +96,9 @@ class AgentService(Lifecycle):
         pool = await open_pool(s, stack)
         engine = self._engine or build_engine(s, stack, pool)
         backends = await open_backends(s, stack, pool)
-        connection = await aio_pika.connect_robust(
-            s.amqp_url(),
+        # With RABBITMQ_URLS, every reconnect goes to the next node (transport/connection.py).
+        connection = await connect_robust_any(
+            s.amqp_urls(),
             timeout=15,
             heartbeat=s.rabbitmq_heartbeat,
             reconnect_interval=s.reconnect_interval,

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         validation_alias=_env("RABBITMQ_URL", "AMQP_URL"),
         description="One AMQP URL (amqp:// or amqps://); overrides the five settings below",
     )
+    rabbitmq_urls: SecretStr | None = Field(
+        None,
+        validation_alias="RABBITMQ_URLS",
+        description="Several AMQP URLs, comma-separated: the nodes of a cluster. The service"
+        " connects to the first that answers and, when its node dies, to the next; overrides"
+        " RABBITMQ_URL and the five settings below",
+    )
     rabbitmq_host: str = Field(
         "localhost", validation_alias="RABBITMQ_HOST", description="Broker host name or address"
     )
@@ -154,6 +161,21 @@ class Settings(BaseSettings):
         validation_alias="WEBHOOK_MESSAGE_TTL",
         description="Milliseconds a reply may wait in WEBHOOK_QUEUE before it expires to"
         " DLX_WEBHOOK (x-message-ttl)",
+    )
+    topology_profile: Literal["classic", "quorum"] = Field(
+        "classic",
+        validation_alias="TOPOLOGY_PROFILE",
+        description="classic: classic queues (one broker node); quorum: replicated quorum queues"
+        " for a cluster, with x-delivery-limit and at-least-once dead-lettering. The Node side"
+        " must declare the same profile, or the broker refuses the declare (406)",
+    )
+    quorum_delivery_limit: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        validation_alias="QUORUM_DELIVERY_LIMIT",
+        description="Quorum profile: deliveries of one message before the broker dead-letters"
+        " it (x-delivery-limit); a hand-back counts too. Keep it above MAX_DELIVERIES",
     )
     agent_queue_prefetch: int = Field(
         1,
@@ -378,7 +400,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        url = self.rabbitmq_url.get_secret_value() if self.rabbitmq_url else None
+        if self.rabbitmq_urls is not None:
+            urls = _split_urls(self.rabbitmq_urls.get_secret_value())
+            if not urls:
+                raise ValueError("RABBITMQ_URLS: no URL in it (comma-separated amqp:// URLs)")
+            for each in urls:
+                if not each.startswith(("amqp://", "amqps://")):
+                    raise ValueError(
+                        f"RABBITMQ_URLS: {redact_url(each)!r} is not an amqp:// or amqps:// URL"
+                    )
+            if len({u.startswith("amqps://") for u in urls}) > 1:
+                raise ValueError("RABBITMQ_URLS: mixes amqp:// and amqps:// URLs")
+        url: str | None = self.rabbitmq_url.get_secret_value() if self.rabbitmq_url else None
+        if self.rabbitmq_urls is not None:
+            url = self.amqp_url()
         if self.rabbitmq_tls and url is not None and not url.startswith("amqps://"):
             # Found in a review: the connection silently stayed plaintext.
             raise ValueError(
@@ -395,7 +430,16 @@ class Settings(BaseSettings):
                     )
         return self
 
+    def amqp_urls(self) -> list[str]:
+        """Every broker node to try: RABBITMQ_URLS, or the one URL of the other settings."""
+        if self.rabbitmq_urls is not None:
+            return _split_urls(self.rabbitmq_urls.get_secret_value())
+        return [self.amqp_url()]
+
     def amqp_url(self) -> str:
+        """The (first) broker URL."""
+        if self.rabbitmq_urls is not None:
+            return _split_urls(self.rabbitmq_urls.get_secret_value())[0]
         if self.rabbitmq_url is not None:
             return self.rabbitmq_url.get_secret_value()
         scheme = "amqps" if self.rabbitmq_tls else "amqp"
@@ -426,7 +470,11 @@ class Settings(BaseSettings):
     def _check_credentials(self) -> None:
         if self.rabbitmq_allow_default_credentials:
             return
-        parts = urlsplit(self.amqp_url())
+        for url in self.amqp_urls():
+            self._check_url_credentials(url)
+
+    def _check_url_credentials(self, url: str) -> None:
+        parts = urlsplit(url)
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         host = (parts.hostname or "").lower()
         if (user, password) == ("guest", "guest") and host not in _LOCAL_HOSTS:
@@ -462,7 +510,21 @@ class Settings(BaseSettings):
             agent_retry_delays_ms=delays_ms,
             webhook_retry_delays_ms=webhook_ms,
             agent_prefetch=self.agent_queue_prefetch,
+            profile=self.topology_profile,
+            delivery_limit=self.quorum_delivery_limit,
         )
+
+
+def _split_urls(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def redact_url(url: str) -> str:
+    """A URL without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def env_name(field: str) -> str:

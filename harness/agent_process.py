@@ -44,6 +44,8 @@ def service_fields(amqp_url: str, topology: Topology, **overrides: Any) -> dict[
         "max_retries": len(topology.agent_retry_delays_ms),
         "retry_delays_list": tuple(ms / 1000 for ms in topology.agent_retry_delays_ms),
         "webhook_retry_delays": tuple(ms / 1000 for ms in topology.webhook_retry_delays_ms),
+        "topology_profile": topology.profile,
+        "quorum_delivery_limit": topology.delivery_limit,
         "agent_model": "scripted",
         # The harness's brokers are test brokers (a compose service, a container): guest/guest
         # is what they have.

@@ -10,6 +10,9 @@ are the changes that matter most here, so this module finishes the job:
   property) is breaking, because one side's messages would stop validating on the other side;
 - a binding change is breaking: RabbitMQ refuses to redeclare a queue with other arguments
   (PRECONDITION_FAILED), and the publish and ack rules are what each side codes against;
+- except a new topology profile: adding a channel binding's ``x-arguments-<profile>`` (the
+  queue's arguments under ``TOPOLOGY_PROFILE=<profile>``) is an addition, since a side that
+  keeps the default profile declares what it did before; changing or removing one is breaking;
 - whatever no rule vouches for is breaking: a wrong guess costs a major version, a missed
   break costs an outage.
 
@@ -96,9 +99,23 @@ def bump_for(change: Change) -> Bump:
             if i + 1 == len(segments):
                 break  # the whole schema added, removed or replaced: @asyncapi/diff's verdict
             return _schema_bump(change.action, segments[i + 1 :])
+    if _new_profile(change.action, segments):
+        return Bump.MINOR
     if change.type != "non-breaking":
         return Bump.MAJOR  # breaking, or unclassified, which counts as breaking
     return Bump.PATCH if DOC_FIELDS.intersection(segments) else Bump.MINOR
+
+
+def _new_profile(action: str, segments: list[str]) -> bool:
+    # …/bindings/amqp/x-arguments-<profile> of a channel (also where an operation repeats its
+    # channel in the dereferenced document), added whole
+    return (
+        action == "add"
+        and len(segments) >= 5
+        and segments[0] in ("channels", "operations")
+        and segments[-3:-1] == ["bindings", "amqp"]
+        and segments[-1].startswith("x-arguments-")
+    )
 
 
 def required_bump(changes: Iterable[Change]) -> Bump:

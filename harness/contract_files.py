@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def _components(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]
 
 def _queue_binding(topology: Topology, name: str) -> dict[str, Any]:
     spec = topology.queue(name)
+    quorum = replace(topology, profile="quorum").queue(name)
     return {
         "amqp": {
             "is": "queue",
@@ -55,6 +57,8 @@ def _queue_binding(topology: Topology, name: str) -> dict[str, Any]:
                 "vhost": "/",
             },
             "x-arguments": spec.arguments,
+            # TOPOLOGY_PROFILE=quorum (contracts/README.md): the same queue, replicated.
+            "x-arguments-quorum": quorum.arguments,
             "bindingVersion": "0.3.0",
         }
     }
@@ -196,6 +200,9 @@ def rendered(topology: Topology | None = None) -> dict[str, str]:
         ),
         "asyncapi.yaml": lambda: _yaml(asyncapi(t)),
         "rabbitmq-definitions.json": lambda: _json(definitions(t)),
+        "rabbitmq-definitions.quorum.json": lambda: _json(
+            definitions(replace(t, profile="quorum"))
+        ),
     }
     return {path: make() for path, make in files.items()}
 

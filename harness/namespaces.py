@@ -21,7 +21,8 @@ def run_prefix() -> str:
 
 def topology_for(broker: Broker, base: Topology | None = None, **overrides: Any) -> Topology:
     topology = replace(base or Topology(), **overrides)
-    return topology if broker.kind in ("private", "container") else topology.renamed(run_prefix())
+    owned = broker.kind in ("private", "container", "cluster")
+    return topology if owned else topology.renamed(run_prefix())
 
 
 @contextlib.asynccontextmanager

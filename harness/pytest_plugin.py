@@ -6,6 +6,8 @@ pytest-asyncio with ``asyncio_mode = "auto"`` and session loop scopes (see the R
 - ``broker`` (session): a real broker, chosen by ``choose_broker`` (HARNESS_BROKER...).
 - ``private_node`` (session): a broker the harness owns and may stop, kill and restart.
 - ``controlled_node``: ``private_node``, started again after the test whatever it did.
+- ``broker_cluster``: three private nodes in one cluster (``BrokerCluster``, one per session);
+  every node runs and the cluster is whole when a test begins, whatever the last one killed.
 - ``amqp_connection``: a connection named after the test, closed after it.
 - ``make_topology``: the topology under names unique to the test, declared, deleted after.
 - ``start_agent_service``: the real agent service in this process (scripted model).
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from fakes.node_simulator import NodeSimulator
     from fakes.wasender import FakeWasender
     from fakes.whatsapp import FakeWhatsApp
-    from harness.broker import Broker, PrivateNode
+    from harness.broker import Broker, BrokerCluster, PrivateNode
     from harness.ledger import Ledger
     from harness.postgres import TemplateDatabase
     from harness.stack import SimulationStack
@@ -82,6 +84,34 @@ async def controlled_node(private_node: PrivateNode) -> AsyncIterator[PrivateNod
     # Whatever a chaos test did to the node, the next test finds it running.
     if not private_node.is_running():
         await private_node.start()
+
+
+@pytest.fixture(scope="session")
+async def _session_cluster(broker: Broker) -> AsyncIterator[BrokerCluster]:
+    from harness.broker import BrokerCluster
+    from harness.broker.private_node import rabbitmq_available
+
+    if isinstance(broker, BrokerCluster):
+        yield broker
+        return
+    if not rabbitmq_available():
+        pytest.skip("needs rabbitmq-server installed, to run a cluster the harness may kill")
+    async with BrokerCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def broker_cluster(_session_cluster: BrokerCluster) -> AsyncIterator[BrokerCluster]:
+    # Whatever an earlier test killed is started before this one (not after that test: the
+    # last test's restart would only be waited for and stopped again, seconds for nothing).
+    stopped = [node for node in _session_cluster.nodes if not node.is_running()]
+    if stopped:
+        import asyncio
+
+        # Together: a node that stopped before another waits at boot for it to come back.
+        await asyncio.gather(*(node.start() for node in stopped))
+        await _session_cluster.wait_formed()
+    yield _session_cluster
 
 
 def _test_prefix() -> str:

@@ -45,6 +45,9 @@ class RunReport:
     broker: str
     unmatched_alerts: int = 0
     notes: list[str] = field(default_factory=list)
+    # Per broker node lost (node-loss, rolling-restart): seconds from the last reply before it
+    # to the first reply after it.
+    failover_seconds: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +127,9 @@ def render(report: RunReport) -> str:
     tools = ", ".join(f"{name} {int(n)}" for name, n in sorted(r.tools_used.items())) or "-"
     depths = ", ".join(f"{name} {n}" for name, n in r.queue_depths.items()) or "-"
     lines += ["", f"  tools used      {tools}", f"  queue depths    {depths}"]
+    if r.failover_seconds:
+        gaps = ", ".join(f"{g:.2f} s" for g in r.failover_seconds)
+        lines.append(f"  failover        {gaps} (last reply before a node loss to first after)")
     lines += [f"  note            {n}" for n in r.notes]
     verdict = "PASS: every message has exactly one outcome" if r.ok else "FAIL: lost or duplicated"
     lines += ["", verdict]

@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.broker import Broker, BrokerError, PrivateNode, choose_broker
+from agent_service.contract.topology import PROFILES
+from harness.broker import Broker, BrokerCluster, BrokerError, PrivateNode, choose_broker
+from harness.broker.select import CHOICES
 from harness.ledger import Entry
 from harness.postgres import server_url
 from harness.report import RunReport, render
@@ -37,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         scenario_help()
         + "\n\nexit status: 0 every message had exactly one outcome; 1 a message was lost or"
-        "\nduplicated; 2 it could not run (no broker, a scenario that needs a private node)."
+        "\nduplicated; 2 it could not run (no broker, a scenario that needs a private node or a"
+        "\ncluster)."
     )
     p.add_argument("--messages", type=int, default=80, help="user messages (default %(default)s)")
     p.add_argument("--contacts", type=int, default=10, help="contacts (default %(default)s)")
@@ -92,6 +96,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="agent service processes on ag_queue, sharing their state (default %(default)s)",
     )
     p.add_argument(
+        "--broker",
+        choices=CHOICES,
+        default=None,
+        help="how to get the broker, as HARNESS_BROKER says (default: HARNESS_BROKER, else"
+        " auto); cluster: three private nodes in one cluster",
+    )
+    p.add_argument(
+        "--topology-profile",
+        choices=PROFILES,
+        default=None,
+        help="TOPOLOGY_PROFILE of both sides: classic or quorum queues (default: classic, or"
+        " what the scenario needs)",
+    )
+    p.add_argument(
         "--postgres",
         nargs="?",
         const=server_url(),
@@ -110,10 +128,24 @@ class SimulationResult:
     timeline: Timeline
 
 
-def broker_for(scenario: Scenario) -> Broker:
+def broker_for(scenario: Scenario, choice: str | None = None) -> Broker:
     """The broker the run will use, refused before anything starts when the scenario would
     stop or kill a broker the harness does not own (found: a traceback mid-run)."""
-    broker = choose_broker()
+    env = dict(os.environ)
+    if choice is not None:
+        env["HARNESS_BROKER"] = choice
+    broker = choose_broker(env)
+    _check_broker(scenario, broker)
+    return broker
+
+
+def _check_broker(scenario: Scenario, broker: Broker) -> None:
+    if scenario.needs_cluster and not isinstance(broker, BrokerCluster):
+        raise BrokerError(
+            f"scenario '{scenario.name}' kills nodes of a cluster, so it needs a cluster that"
+            f" the harness starts itself; this run would use a {broker.kind} broker. Run it"
+            " with --broker cluster (or HARNESS_BROKER=cluster, without HARNESS_BROKER_URLS)"
+        )
     if scenario.needs_private_node and not isinstance(broker, PrivateNode):
         raise BrokerError(
             f"scenario '{scenario.name}' stops or kills the broker, so it needs a private"
@@ -121,7 +153,6 @@ def broker_for(scenario: Scenario) -> Broker:
             f" {broker.kind} broker. Run it with HARNESS_BROKER=private (and without"
             " HARNESS_BROKER_URL), on a machine with rabbitmq-server installed"
         )
-    return broker
 
 
 async def run(
@@ -130,8 +161,8 @@ async def run(
     """One run of ``args``; on ``broker`` if given (it must be running), else on one of its
     own, chosen and checked before anything starts."""
     scenario = SCENARIOS[args.scenario]
-    if broker is not None and scenario.needs_private_node and not isinstance(broker, PrivateNode):
-        raise BrokerError(f"scenario '{scenario.name}' needs a private node")
+    if broker is not None:
+        _check_broker(scenario, broker)
     options = StackOptions(
         model=args.model,
         model_latency=args.model_latency,
@@ -142,9 +173,14 @@ async def run(
         postgres=args.postgres,
     )
     options = replace(options, **scenario.stack_options)
+    profile = getattr(args, "topology_profile", None)
+    if profile is not None:
+        options = replace(options, topology_profile=profile)
     async with contextlib.AsyncExitStack() as exits:
         if broker is None:
-            broker = await exits.enter_async_context(broker_for(scenario))
+            broker = await exits.enter_async_context(
+                broker_for(scenario, getattr(args, "broker", None))
+            )
         stack = await exits.enter_async_context(SimulationStack(options, broker=broker))
         return await _drive(stack, scenario, args, out)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
@@ -160,7 +196,8 @@ async def _drive(
     if args.node_url:
         out(f"fake Wasender: {stack.wasender.url} (API key and webhook secret in the options)")
     out(f"scenario '{scenario.name}': {scenario.description}")
-    plans = conversation_plan(args.messages, args.contacts, seed=args.seed)
+    messages = max(args.messages, scenario.min_messages)
+    plans = conversation_plan(messages, args.contacts, seed=args.seed)
     timeline = Timeline()
     sampler = asyncio.create_task(timeline.sample_depths(stack.depths, DEPTH_INTERVAL))
     try:
@@ -173,6 +210,9 @@ async def _drive(
         await fault
         await stack.wait_all(deadline)
         report = await stack.final_report(scenario.name, time.monotonic() - timeline.began)
+        report.failover_seconds = timeline.failover_seconds(
+            [s.received_at for s in stack.wasender.sends]
+        )
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):

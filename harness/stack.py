@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from agent_service.agent.options import parse_latency
 from agent_service.contract.messages import FALLBACK_TEXT
-from agent_service.contract.topology import Topology
+from agent_service.contract.topology import Profile, Topology
 from agent_service.lifecycle import Lifecycle
+from agent_service.transport.connection import connect_robust_any
 from fakes.alert_receiver import AlertReceiver
 from fakes.gemini import FakeGemini
 from fakes.gemini_faults import ErrorResponse as GeminiError
@@ -34,7 +34,7 @@ from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from fakes.wasender import FakeWasender
 from fakes.whatsapp import FakeWhatsApp
 from harness.agent_process import AgentServiceProcess
-from harness.broker import Broker, choose_broker
+from harness.broker import Broker, broker_urls, choose_broker
 from harness.ledger import Entry, Ledger, MessageOutcome
 from harness.namespaces import declared, topology_for
 from harness.postgres import ThrowawayDatabase
@@ -75,6 +75,8 @@ class StackOptions:
     # A PostgreSQL server (URL): the run makes a database of its own there for DATABASE_URL,
     # shared by the replicas, and drops it at the end. None: the embedded default.
     postgres: str | None = None
+    # TOPOLOGY_PROFILE of both sides: classic, or quorum (replicated queues, for a cluster).
+    topology_profile: Profile = "classic"
 
 
 class SimulationStack(Lifecycle):
@@ -103,14 +105,14 @@ class SimulationStack(Lifecycle):
             self.broker = self._given_broker
         else:
             self.broker = await stack.enter_async_context(choose_broker())
-        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms)
+        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms, profile=o.topology_profile)
         self.topology = topology_for(
             self.broker,
             base,
             agent_retry_delays_ms=o.retry_delays_ms,
             webhook_retry_delays_ms=o.retry_delays_ms,
         )
-        self.connection = await aio_pika.connect_robust(self.broker.url, reconnect_interval=0.5)
+        self.connection = await connect_robust_any(broker_urls(self.broker), reconnect_interval=0.5)
         stack.push_async_callback(self.connection.close)
         await stack.enter_async_context(declared(self.connection, self.topology))
         self.wasender = await stack.enter_async_context(
@@ -156,6 +158,7 @@ class SimulationStack(Lifecycle):
     def _node_config(self) -> NodeSimulatorConfig:
         return NodeSimulatorConfig(
             amqp_url=self.broker.url,
+            amqp_urls=tuple(broker_urls(self.broker)),
             topology=self.topology,
             wasender_url=self.wasender.url,
             wasender_api_key=self.options.wasender_api_key,
@@ -195,14 +198,17 @@ class SimulationStack(Lifecycle):
             log = o.agent_log if index == 0 else o.agent_log.with_suffix(f".{index}.log")
         else:
             log = Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
-        database = {"database_url": self.database_url} if self.database_url else {}
+        extra = {"database_url": self.database_url} if self.database_url else {}
+        urls = broker_urls(self.broker)
+        if len(urls) > 1:  # a cluster: the service moves to another node when its node dies
+            extra["rabbitmq_urls"] = ",".join(urls)
         return AgentServiceProcess(
             self.broker.url,
             self.topology,
             log_path=log,
             state_dir=state_dir,
             concurrent_tasks=o.concurrent_tasks,
-            **{**self._model_env(), **database, **o.service_env},
+            **{**self._model_env(), **extra, **o.service_env},
         )
 
     # -- driving the system ----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ class FaultSpan:
     label: str
     began: float
     ended: float | None = None
+    # A broker node lost at ``began``: the report measures the gap in replies around it.
+    failover: bool = False
 
     def end(self) -> None:
         if self.ended is None:
@@ -41,13 +44,34 @@ class Timeline:
     faults: list[FaultSpan] = field(default_factory=list)
     depths: list[DepthSample] = field(default_factory=list)
 
-    def fault(self, label: str, *, lasts: float | None = None) -> FaultSpan:
+    def fault(self, label: str, *, lasts: float | None = None, failover: bool = False) -> FaultSpan:
         """A fault that begins now; it ends by ``end()``, or after ``lasts`` seconds when its
-        end is a timer in the fake (an injected outage of fixed length)."""
+        end is a timer in the fake (an injected outage of fixed length). ``failover``: it takes
+        a broker node away, and the report gives the failover time around it."""
         now = time.monotonic()
-        span = FaultSpan(label, now, None if lasts is None else now + lasts)
+        span = FaultSpan(label, now, None if lasts is None else now + lasts, failover)
         self.faults.append(span)
         return span
+
+    def failover_seconds(self, reply_times: list[float], window: float = 60.0) -> list[float]:
+        """For each node lost: the longest pause in replies that ends within ``window`` seconds
+        after the loss (including the pause the loss fell into), i.e. from the last reply
+        before the stall to the first after it. Replies already under way when the node died
+        still leave at once, so the first reply after the loss alone would say 'no failover at
+        all'. A loss with no reply before or after it is left out."""
+        times = sorted(reply_times)
+        gaps = []
+        for span in self.faults:
+            if not span.failover:
+                continue
+            pairs = [
+                (a, b)
+                for a, b in itertools.pairwise(times)
+                if span.began < b <= span.began + window
+            ]
+            if pairs and times[0] <= span.began:
+                gaps.append(round(max(b - a for a, b in pairs), 3))
+        return gaps
 
     async def sample_depths(
         self, read: Callable[[], Awaitable[dict[str, int]]], interval: float = 0.5

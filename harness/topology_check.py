@@ -44,10 +44,16 @@ class Drift:
     def __str__(self) -> str:
         if self.setting == "missing":
             return f"{self.kind} '{self.name}' is missing"
-        return (
+        text = (
             f"{self.kind} '{self.name}': {self.setting} is {_show(self.actual)} on the broker, "
             f"expected {_show(self.expected)}"
         )
+        if self.setting == "x-queue-type":
+            text += (
+                " (a classic/quorum profile mismatch: both sides must declare the same"
+                " TOPOLOGY_PROFILE, and a queue's type changes only by deleting it)"
+            )
+        return text
 
 
 def _show(value: Any) -> str:
@@ -109,7 +115,8 @@ async def _verify_queue(connection: AbstractConnection, spec: QueueSpec) -> list
     if not await exists(connection, "queue", spec.name):
         return [Drift("queue", spec.name, "missing")]
     expected: dict[str, Any] = {"durable": spec.durable, "auto_delete": spec.auto_delete}
-    expected |= spec.arguments
+    # Explicitly typed, so that a quorum queue where a classic one is expected is named as such.
+    expected |= {"x-queue-type": "classic"} | spec.arguments
     probe = dict(expected)
     drifts: list[Drift] = []
     for _ in range(_MAX_ROUNDS):
@@ -166,6 +173,8 @@ def _record(
         drifts.append(Drift(kind, name, "unreadable 406", None, reply))
         return False
     setting, actual = parsed
+    if setting == "x-queue-type" and actual is None:
+        actual = "classic"  # declared without the argument: RabbitMQ's default type
     if actual is _TRUNCATED:
         # RabbitMQ cuts reply texts at 255 bytes: the setting is known, its value is not, so
         # the loop cannot go on to the next difference.

@@ -14,11 +14,12 @@ import json
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent_service.contract.topology import Topology
+from agent_service.contract.topology import PROFILES, Topology
 from agent_service.settings import SettingsError, load_settings
 from harness.broker.select import LOCAL_URL
 from harness.topology_check import definitions, verify
@@ -79,7 +80,13 @@ def _from_env_option(p: argparse.ArgumentParser) -> None:
         "--from-env",
         action="store_true",
         help="the topology (and broker) of the agent service's settings: AGENT_QUEUE,"
-        " MESSAGE_TTL, RETRY_DELAY, ..., RABBITMQ_URL or RABBITMQ_HOST, ...",
+        " MESSAGE_TTL, RETRY_DELAY, TOPOLOGY_PROFILE, ..., RABBITMQ_URL or RABBITMQ_HOST, ...",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="classic or quorum queues (default: classic, or TOPOLOGY_PROFILE with --from-env)",
     )
 
 
@@ -101,6 +108,8 @@ def _target(args: argparse.Namespace) -> Target:
         context = settings.ssl_context()
     else:
         url, topology = args.url or LOCAL_URL, Topology()
+    if args.profile is not None:
+        topology = replace(topology, profile=args.profile)
     if args.vhost is not None:
         url = with_vhost(url, args.vhost)
     if getattr(args, "prefix", ""):
@@ -198,6 +207,8 @@ def _export(args: argparse.Namespace) -> int:
             return _ERROR
         topology = settings.topology()
         vhost = vhost if vhost is not None else vhost_of(settings.amqp_url())
+    if args.profile is not None:
+        topology = replace(topology, profile=args.profile)
     text = json.dumps(definitions(topology, vhost=vhost or "/"), indent=2) + "\n"
     if args.output == "-":
         sys.stdout.write(text)

@@ -7,7 +7,7 @@ it as a RabbitMQ definitions file. Tests build a renamed copy with short TTLs an
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
@@ -38,6 +38,16 @@ class BindingSpec:
     routing_key: str = ""
 
 
+Profile = Literal["classic", "quorum"]
+PROFILES: tuple[Profile, ...] = ("classic", "quorum")
+
+# At-least-once dead-lettering (quorum queues only): the queue keeps a dead letter until the
+# dead-letter queue confirms it, instead of dropping it when that queue is down or full. RabbitMQ
+# turns it on only together with overflow reject-publish (with the default drop-head it falls
+# back to at-most-once, silently).
+AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
 @dataclass(frozen=True)
 class Topology:
     """Names and settings of every queue and exchange. Defaults are the production values."""
@@ -53,6 +63,12 @@ class Topology:
     webhook_retry_delays_ms: tuple[int, ...] = (30_000, 60_000, 120_000)
     agent_prefetch: int = 1
     webhook_prefetch: int = 10
+    # classic (the default) or quorum: replicated queues for a cluster (docs/scale-out.md).
+    profile: Profile = "classic"
+    # Quorum profile: deliveries of one message before the broker dead-letters it itself
+    # (x-delivery-limit). Above MAX_DELIVERIES, so the agent service's own count, which gives
+    # the reason, acts first; the broker's limit catches what the service cannot count.
+    delivery_limit: int = 10
 
     def renamed(self, prefix: str) -> Topology:
         """The same topology with every name prefixed (per-test isolation on a shared broker)."""
@@ -83,26 +99,48 @@ class Topology:
         ]
 
     def queues(self) -> list[QueueSpec]:
+        work = self._work_arguments
         queues = [
             QueueSpec(
                 self.agent_queue,
                 "AI requests from the Node service to the agent service",
-                {"x-message-ttl": self.agent_ttl_ms, "x-dead-letter-exchange": self.dlx_agent},
+                work(self.agent_ttl_ms, self.dlx_agent),
             ),
             QueueSpec(
                 self.webhook_queue,
                 "agent replies from the agent service to the Node service",
-                {"x-message-ttl": self.webhook_ttl_ms, "x-dead-letter-exchange": self.dlx_webhook},
+                work(self.webhook_ttl_ms, self.dlx_webhook),
             ),
-            QueueSpec(self.dlx_agent, "rejected or expired agent requests"),
-            QueueSpec(self.dlx_webhook, "rejected or expired replies"),
-            QueueSpec(self.webhook_parking, "replies the Node side gave up sending"),
+            QueueSpec(self.dlx_agent, "rejected or expired agent requests", self._typed({})),
+            QueueSpec(self.dlx_webhook, "rejected or expired replies", self._typed({})),
+            QueueSpec(
+                self.webhook_parking, "replies the Node side gave up sending", self._typed({})
+            ),
         ]
-        queues += _wait_queues(self.agent_queue, self.agent_retry_delays_ms, self.agent_retry_queue)
-        queues += _wait_queues(
-            self.webhook_queue, self.webhook_retry_delays_ms, self.webhook_retry_queue
-        )
+        for target, delays, name_of in (
+            (self.agent_queue, self.agent_retry_delays_ms, self.agent_retry_queue),
+            (self.webhook_queue, self.webhook_retry_delays_ms, self.webhook_retry_queue),
+        ):
+            queues += [
+                replace(q, arguments=self._dead_lettering(q.arguments))
+                for q in _wait_queues(target, delays, name_of)
+            ]
         return queues
+
+    def _work_arguments(self, ttl_ms: int, dlx: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"x-message-ttl": ttl_ms, "x-dead-letter-exchange": dlx}
+        if self.profile == "quorum":
+            arguments["x-delivery-limit"] = self.delivery_limit
+        return self._dead_lettering(arguments)
+
+    def _dead_lettering(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A queue that dead-letters: at-least-once in the quorum profile."""
+        return self._typed(arguments | (AT_LEAST_ONCE if self.profile == "quorum" else {}))
+
+    def _typed(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        # The classic profile stays as it was (no x-queue-type): queues that clients and
+        # definitions files declared before the profiles existed still match it.
+        return {"x-queue-type": "quorum", **arguments} if self.profile == "quorum" else arguments
 
     def bindings(self) -> list[BindingSpec]:
         return [

@@ -132,6 +132,11 @@ class Settler:
         self._sleep = sleep
         self._backoff = backoff or Backoff()
         self._failure_pause = failure_pause
+        # Publishes failing one after another (a quorum queue without a leader nacks them for
+        # the seconds of an election): the pause grows to 5 s, so a hand-back loop does not use
+        # up the queue's x-delivery-limit, each hand-back being a delivery. Found by the
+        # node-loss scenario: 10 of 150 requests were dead-lettered by the broker that way.
+        self._failures = Backoff(first=failure_pause, limit=5.0)
         self.publishing = True
         """False from a returned publish until the next publish the broker takes."""
 
@@ -155,8 +160,12 @@ class Settler:
             # its channel is gone the broker has requeued it already. The pause keeps a broken
             # link from spinning.
             self._metrics.handed_back.inc()
-            log.warning("publish failed: handing the delivery back", extra={"error": repr(exc)})
-            await self._sleep(self._failure_pause)
+            pause = self._failures.pause()
+            log.warning(
+                "publish failed: handing the delivery back",
+                extra={"error": repr(exc), "pause_seconds": pause},
+            )
+            await self._sleep(pause)
             await self._hand_back(delivery)
             return Settlement(done=False)
         self._published()
@@ -189,6 +198,7 @@ class Settler:
             log.warning("publishing works again")
         self.publishing = True
         self._backoff.reset()
+        self._failures.reset()
 
     async def _returned(self, exc: Unroutable, delivery: Delivery) -> None:
         self.publishing = False

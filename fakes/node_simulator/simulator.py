@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology, declare
 from agent_service.lifecycle import Lifecycle
+from agent_service.transport.connection import connect_robust_any
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
 from fakes.node_simulator.reply_consumer import Courier, Publisher, ReplyConsumer, SeenReply
@@ -64,6 +65,9 @@ class NodeSimulatorConfig:
     port: int = 0
     publish_timeout: float = 5.0
     stop_grace: float = 5.0  # seconds in-flight deliveries get to finish on stop
+    # The nodes of a cluster (RABBITMQ_URLS of the Node side): when its node dies, the
+    # simulator reconnects to the next. Empty: only amqp_url.
+    amqp_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.history_turns < 0:
@@ -153,7 +157,9 @@ class NodeSimulator(Lifecycle):
             rate_limit_max_wait=cfg.rate_limit_max_wait,
         )
         stack.push_async_callback(client.close)
-        connection = await aio_pika.connect_robust(cfg.amqp_url, reconnect_interval=1, timeout=10)
+        connection = await connect_robust_any(
+            cfg.amqp_urls or (cfg.amqp_url,), reconnect_interval=1, timeout=10
+        )
         stack.push_async_callback(connection.close)
         self._connection = connection
         async with connection.channel() as setup:

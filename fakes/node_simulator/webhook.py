@@ -77,7 +77,8 @@ class InvalidInbound(ValueError):
 # Requests are named after the WhatsApp message they carry (uuid5 of its id in this namespace):
 # a message published again, after a lost confirm and Wasender's redelivery of the webhook, is
 # the same request, which the agent service answers once, instead of a second request with a
-# second, different reply. The Node service can use the same namespace (contracts/README.md).
+# second, different reply (found by the node-loss scenario: one reply sent twice in 150). The
+# Node service can use the same namespace (contracts/README.md).
 REQUEST_ID_NAMESPACE = uuid.UUID("5f0c2a3e-9b1d-5c8e-a6f4-2d7b3e9c1a40")
 
 

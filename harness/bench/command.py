@@ -23,6 +23,7 @@ from typing import Any
 
 import aio_pika
 
+from agent_service.contract.topology import PROFILES
 from agent_service.event_loop import run as run_on_loop
 from harness.bench.openloop import OpenLoopRun, openloop_run
 from harness.bench.overhead import engine_run
@@ -30,6 +31,7 @@ from harness.bench.procstat import load_average
 from harness.bench.report import BenchReport, OverheadPair, describe, render
 from harness.bench.runs import BacklogRun, backlog_run, make_requests, memory_run, recovery_runs
 from harness.bench.soak import SoakRun, soak_run
+from harness.broker.cluster import BrokerCluster
 from harness.broker.private_node import PrivateNode
 from harness.postgres import server_url
 
@@ -41,6 +43,7 @@ PARTS = (
     "replicas",
     "memory",
     "recovery",
+    "profiles",
 )
 # Long or special runs: only when named with --only.
 EXTRA_PARTS = ("soak", "openloop")
@@ -204,6 +207,8 @@ async def measure(args: argparse.Namespace, command: str, log_dir: Path) -> Benc
         if "recovery" in args.only:
             _progress(f"broker restarts and kills, {args.rounds} of each")
             report.recovery = await recovery_runs(node, args.rounds, log_dir)
+    if "profiles" in args.only:
+        report.runs += await profile_runs(args.quick, log_dir)
     return report
 
 
@@ -221,6 +226,21 @@ async def _capacity(
     capacity.load_average = load_average()
     for path in write(capacity, command, args.capacity_report):
         print(f"wrote {path}", file=sys.stderr)
+
+
+async def profile_runs(quick: bool, log_dir: Path) -> list[BacklogRun]:
+    """The same warm backlog through classic and through quorum queues, on one 3-node cluster:
+    what replication costs (classic queues live on one node of it, quorum queues on all)."""
+    requests = 1000 // (10 if quick else 1)
+    _progress(f"profiles: a 3-node cluster, classic then quorum queues, {requests} requests each")
+    done = []
+    async with BrokerCluster() as cluster:
+        connection = await aio_pika.connect(cluster.url, timeout=10)
+        async with connection:
+            for profile in PROFILES:
+                run = BacklogRun(f"profile {profile}", 5, "0", requests, warm=True, profile=profile)
+                done.append(await backlog_run(cluster, connection, run, log_dir))
+    return done
 
 
 def _progress(text: str) -> None:

@@ -11,7 +11,7 @@ import contextlib
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ import psycopg
 from aio_pika.abc import AbstractConnection
 
 from agent_service.contract.messages import AgentRequest, TaskType
-from agent_service.contract.topology import Topology
+from agent_service.contract.topology import Profile, Topology
 from harness.agent_process import AgentServiceProcess
 from harness.bench.procstat import cpu_seconds, peak_rss_mib, rss_mib
+from harness.broker.cluster import BrokerCluster
 from harness.broker.private_node import PrivateNode
 from harness.message_factory import agent_request
 from harness.namespaces import declared, declared_on, run_prefix
@@ -61,6 +62,8 @@ class BacklogRun:
     warm: bool = False
     # Every reply's processingTime (seconds), for distributions (harness bench --capacity).
     processing_times: list[float] = field(default_factory=list, repr=False)
+    # TOPOLOGY_PROFILE: classic, or quorum (replicated queues; measured on a 3-node cluster).
+    profile: Profile = "classic"
 
 
 @dataclass
@@ -121,13 +124,13 @@ def agent_service(
 
 
 async def backlog_run(
-    node: PrivateNode,
+    node: PrivateNode | BrokerCluster,
     connection: AbstractConnection,
     run: BacklogRun,
     log_dir: Path,
     **settings: Any,
 ) -> BacklogRun:
-    topology = Topology().renamed(run_prefix())
+    topology = replace(Topology(), profile=run.profile).renamed(run_prefix())
     requests = make_requests(run.requests)
     published = {r.messageId: r.timestamp / 1000 for r in requests}
 

@@ -1,6 +1,14 @@
-"""Real RabbitMQ brokers for the harness: external, private node, or container."""
+"""Real RabbitMQ brokers for the harness: external, private node, container, or a cluster."""
 
-from harness.broker.base import Broker, BrokerError, ControllableBroker, NotControllable, amqp_url
+from harness.broker.base import (
+    Broker,
+    BrokerError,
+    ControllableBroker,
+    NotControllable,
+    amqp_url,
+    broker_urls,
+)
+from harness.broker.cluster import BrokerCluster, ExternalCluster
 from harness.broker.container import ContainerBroker
 from harness.broker.external import ExternalBroker
 from harness.broker.private_node import PrivateNode
@@ -8,12 +16,15 @@ from harness.broker.select import choose_broker
 
 __all__ = [
     "Broker",
+    "BrokerCluster",
     "BrokerError",
     "ContainerBroker",
     "ControllableBroker",
     "ExternalBroker",
+    "ExternalCluster",
     "NotControllable",
     "PrivateNode",
     "amqp_url",
+    "broker_urls",
     "choose_broker",
 ]

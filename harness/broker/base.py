@@ -54,6 +54,12 @@ class ControllableBroker(Broker, Protocol):
     async def kill(self) -> None: ...
 
 
+def broker_urls(broker: Broker) -> list[str]:
+    """Every node's URL of a cluster (``urls``), or the one URL of a single broker."""
+    urls = getattr(broker, "urls", None)
+    return list(urls) if urls else [broker.url]
+
+
 def amqp_url(
     host: str,
     port: int,

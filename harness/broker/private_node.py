@@ -50,6 +50,8 @@ class PrivateNode:
         extra_config: str = "",
         tls: TlsFiles | None = None,
         plugins: tuple[str, ...] = (),
+        cookie: str | None = None,
+        cluster_name: str | None = None,
     ) -> None:
         self._own_folder = folder is None
         # Named now, made on entering: a node that is built and never entered (the broker
@@ -58,7 +60,9 @@ class PrivateNode:
             folder or Path(tempfile.gettempdir()) / f"harness-rabbit-{secrets.token_hex(6)}"
         )
         self.name = name or f"harness-{os.getpid()}-{secrets.token_hex(3)}@localhost"
-        self.cluster_name = f"harness-{secrets.token_hex(4)}"
+        # The nodes of one cluster share the Erlang cookie and the cluster name (cluster.py).
+        self.cluster_name = cluster_name or f"harness-{secrets.token_hex(4)}"
+        self._cookie = cookie or secrets.token_hex(16)
         self.port = node_port()
         self.dist_port = node_port()
         self.boot_timeout = boot_timeout
@@ -121,7 +125,7 @@ class PrivateNode:
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         cookie = self.folder / ".erlang.cookie"
         if not cookie.exists():
-            cookie.write_text(secrets.token_hex(16))
+            cookie.write_text(self._cookie)
             cookie.chmod(0o400)
         (self.folder / "rabbitmq.conf").write_text(
             f"cluster_name = {self.cluster_name}\n"
@@ -152,6 +156,11 @@ class PrivateNode:
             RABBITMQ_ADVANCED_CONFIG_FILE=str(f / "advanced.config"),
             RABBITMQ_CONF_ENV_FILE=str(f / "rabbitmq-env.conf"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(f / "enabled_plugins"),
+            # Makes the start script exec the Erlang VM instead of running it as a background
+            # child and waiting: then the VM is the process we spawned, and the parent-death
+            # signal reaches it. Without it, a crashed test run left the VMs running (found by
+            # the cluster's half-failed start test). The script reads this variable nowhere else.
+            RUNNING_UNDER_SYSTEMD="true",
         )
         return env
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from fakes.wasender_faults import RateLimited, ServerError
-from harness.broker import PrivateNode
+from harness.broker import BrokerCluster, PrivateNode
 from harness.stack import SimulationStack
 from harness.timeline import Timeline
 from harness.waiting import WaitTimeout, wait_until
@@ -59,6 +60,53 @@ async def _broker_kill(stack: SimulationStack, timeline: Timeline) -> None:
     span.end()
 
 
+def _cluster(stack: SimulationStack) -> BrokerCluster:
+    if not isinstance(stack.broker, BrokerCluster):  # simulate checks this before it starts
+        raise RuntimeError("this scenario needs a cluster (HARNESS_BROKER=cluster)")
+    return stack.broker
+
+
+async def _under_load(stack: SimulationStack, replies: int = 10) -> None:
+    """Until the run is well under way: ``replies`` answers sent, and a couple of seconds since
+    the queues were declared (NOTES.md: a quorum queue killed within about a second of its
+    declaration can come back leaderless and empty)."""
+    with contextlib.suppress(WaitTimeout):
+        await wait_until(
+            lambda: len(stack.wasender.sends) >= replies,
+            timeout=30,
+            what=f"{replies} replies",
+            interval=0.05,
+        )
+    await asyncio.sleep(max(0.0, stack.started_at + 2.0 - time.monotonic()))
+
+
+async def _node_loss(stack: SimulationStack, timeline: Timeline) -> None:
+    cluster = _cluster(stack)
+    await _under_load(stack)
+    leader = await cluster.leader_of(stack.topology.agent_queue)
+    span = timeline.fault(f"{leader.name}, leader of ag_queue, killed", failover=True)
+    await leader.kill()
+    successor = await cluster.wait_leader(stack.topology.agent_queue, other_than=leader.name)
+    timeline.fault(f"{successor.name} leads ag_queue", lasts=0.0)
+    await asyncio.sleep(5.0)  # the cluster runs on two nodes for a while, then heals
+    await leader.start()
+    await cluster.wait_formed()
+    span.end()
+
+
+async def _rolling_restart(stack: SimulationStack, timeline: Timeline) -> None:
+    cluster = _cluster(stack)
+    await _under_load(stack)
+    for node in cluster.nodes:
+        # One at a time, as an upgrade does: the next goes down only when this one is back.
+        span = timeline.fault(f"{node.name} restarted", failover=True)
+        await node.stop()
+        await node.start()
+        await cluster.wait_formed()
+        span.end()
+        await asyncio.sleep(1.0)
+
+
 async def _replica_kill(stack: SimulationStack, timeline: Timeline) -> None:
     # Mid-run, while it holds requests: the last replica dies at once (no graceful stop), the
     # broker hands its unacked requests to the others, then it comes back.
@@ -86,6 +134,10 @@ class Scenario:
     min_replicas: int = 1
     # It stops or kills the broker: only a private node, which the harness owns, may be.
     needs_private_node: bool = False
+    # It kills nodes of a cluster the harness owns (HARNESS_BROKER=cluster).
+    needs_cluster: bool = False
+    # Enough messages that the load lasts as long as the fault does.
+    min_messages: int = 0
 
     async def inject(self, stack: SimulationStack, timeline: Timeline | None = None) -> None:
         """Carry the fault out, recording it on ``timeline`` (a throwaway one if None)."""
@@ -139,6 +191,25 @@ SCENARIOS: dict[str, Scenario] = {
             " twice",
             _replica_kill,
             min_replicas=2,
+        ),
+        Scenario(
+            "node-loss",
+            "quorum queues on a 3-node cluster: under load the node leading ag_queue is killed"
+            " (SIGKILL), a new leader is elected and the clients move to live nodes; started"
+            " again 5 s later. The report gives the failover time (needs a cluster)",
+            _node_loss,
+            stack_options={"topology_profile": "quorum"},
+            needs_cluster=True,
+            min_messages=150,
+        ),
+        Scenario(
+            "rolling-restart",
+            "quorum queues on a 3-node cluster: under load each node in turn stops gracefully"
+            " and starts again, the next only once the cluster is whole (needs a cluster)",
+            _rolling_restart,
+            stack_options={"topology_profile": "quorum"},
+            needs_cluster=True,
+            min_messages=400,
         ),
     ]
 }
