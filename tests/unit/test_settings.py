@@ -283,3 +283,8 @@ def test_the_state_folder_without_a_home_is_in_the_temp_folder(
 def test_the_dedup_defaults() -> None:
     s = load_settings()
     assert (s.dedup_ttl, s.dedup_max_entries, s.order_wait) == (900.0, 100_000, 60.0)
+
+
+def test_delays_are_written_back_as_the_text_they_are_read_from() -> None:
+    dumped = load_settings(retry_delays_list=[1, 2.5]).model_dump(mode="json")
+    assert dumped["retry_delays_list"] == "1,2.5"
