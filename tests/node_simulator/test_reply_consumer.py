@@ -5,6 +5,7 @@ test per outcome a reply can have: sent, duplicate, invalid, retried, parked, re
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from fakes.node_simulator.reply_consumer import (
     PARK_REASON_HEADER,
     RETRY_HEADER,
     Courier,
+    Publisher,
     ReplyConsumer,
     SeenReply,
     copy_message,
@@ -34,6 +36,8 @@ from fakes.node_simulator.reply_consumer import (
 )
 from fakes.node_simulator.store import OutcomeLedger, Store
 from fakes.node_simulator.wasender_client import WasenderClient
+from fakes.phones import mask
+from fakes.webhooks import InboundMessage
 from harness.message_factory import agent_request
 
 pytestmark = pytest.mark.unit
@@ -122,7 +126,8 @@ async def test_a_reply_is_sent_recorded_and_acked(node: Node) -> None:
     assert node.metric("node_consumed_wb_queue_total", status="success") == 1
     assert node.metric("node_sends_total", kind="reply") == 1
     assert node.metric("node_queue_latency_seconds_count") == 1
-    assert node.store.history(PHONE)[-1].text == "your order ships today"
+    last = node.store.history(PHONE)[-1]
+    assert (last.text, last.request_id) == ("your order ships today", request_id)
 
 
 async def test_a_second_copy_of_a_reply_is_acked_and_dropped(node: Node) -> None:
@@ -180,6 +185,12 @@ async def test_later_retries_reuse_the_last_wait_queue(node: Node) -> None:
 async def test_an_undeliverable_reply_is_parked_with_an_alert(node: Node) -> None:
     node.wasender.inject(InvalidNumber(), times=1)
     request_id, body = reply_body()
+    row = node.store.insert_inbound(
+        InboundMessage("WA-1", PHONE[1:] + "@s.whatsapp.net", PHONE, "Ann", "hi", "text", 1, "x"),
+        PHONE,
+    )
+    assert row is not None
+    node.store.set_request_id(row, request_id)
     message = Message(body)
     await node.consumer.handle(message)  # type: ignore[arg-type]
     assert message.acked
@@ -194,7 +205,8 @@ async def test_an_undeliverable_reply_is_parked_with_an_alert(node: Node) -> Non
     assert node.metric("node_parked_total", reason="invalid_number") == 1
     [alert] = node.courier.alerts.alerts
     assert (alert.reason, alert.original_message_id) == ("invalid_number", request_id)
-    assert PHONE not in alert.phone and alert.detail
+    assert alert.whatsapp_message_id == "WA-1" and alert.phone == mask(PHONE)
+    assert "not registered" in alert.detail
 
 
 async def test_retries_used_up_park_the_reply(node: Node) -> None:
@@ -250,3 +262,59 @@ def test_a_message_without_headers_counts_no_retries() -> None:
     message.headers = None  # type: ignore[assignment]
     assert retry_count(message) == 0  # type: ignore[arg-type]
     assert copy_message(message, {"a": 1}).headers == {"a": 1}  # type: ignore[arg-type]
+
+
+async def test_a_first_copy_arriving_while_the_request_waits_for_its_retry_is_a_duplicate(
+    node: Node,
+) -> None:
+    node.wasender.inject(ServerError(503), times=1)
+    _, body = reply_body()
+    await node.consumer.handle(Message(body))  # type: ignore[arg-type]
+    twin = Message(body)  # the agent's redelivery, not the wait queue's copy
+    await node.consumer.handle(twin)  # type: ignore[arg-type]
+    assert twin.acked and not node.wasender.sends
+    assert node.metric("node_duplicates_total", source="wb_queue") == 1
+
+
+async def test_the_queue_latency_is_never_negative(node: Node) -> None:
+    request = agent_request(phone=PHONE)
+    future = success_reply(request, AgentAnswer("hi"), 0.1).model_copy(
+        update={"timestamp": int((time.time() + 3600) * 1000)}
+    )
+    await node.consumer.handle(Message(to_json_bytes(future)))  # type: ignore[arg-type]
+    assert node.metric("node_queue_latency_seconds_sum") == 0.0
+
+
+async def test_a_fallback_and_a_park_without_detail(node: Node) -> None:
+    node.courier.delivered("r-1", PHONE, "sorry", "fallback")
+    assert node.store.outcomes() == {"r-1": "fallback"}
+    assert node.metric("node_sends_total", kind="fallback") == 1
+    await node.courier.park(
+        Message(b"{}"),  # type: ignore[arg-type]
+        request_id="r-2",
+        phone=PHONE,
+        reason="retries_exhausted",
+        kind="late_reply",
+        attempts=3,
+    )
+    [alert] = node.courier.alerts.alerts
+    assert alert.detail == "late_reply"  # the kind stands in for a missing detail
+    node.courier.alert("manual", request_id=None, phone=None)
+    assert node.courier.alerts.alerts[-1].detail == ""
+
+
+async def test_the_publisher_publishes_mandatory_with_its_timeout() -> None:
+    calls: list[tuple[aio_pika.Message, dict[str, Any]]] = []
+
+    class Exchange:
+        async def publish(self, message: aio_pika.Message, **kwargs: Any) -> None:
+            calls.append((message, kwargs))
+
+    class Channel:
+        default_exchange = Exchange()
+
+    message = aio_pika.Message(b"x")
+    await Publisher(Channel(), 2.5).publish("wb_queue.retry.1", message)  # type: ignore[arg-type]
+    assert calls == [
+        (message, {"routing_key": "wb_queue.retry.1", "mandatory": True, "timeout": 2.5})
+    ]

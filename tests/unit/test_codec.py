@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 
@@ -19,7 +20,12 @@ from agent_service.contract.codec import (
     parse_body,
     validate,
 )
-from agent_service.contract.messages import AgentRequest, epoch_seconds, reply_id_for
+from agent_service.contract.messages import (
+    REPLY_ID_NAMESPACE,
+    AgentRequest,
+    epoch_seconds,
+    reply_id_for,
+)
 from harness.message_factory import agent_request
 
 pytestmark = pytest.mark.unit
@@ -65,6 +71,9 @@ def test_non_json_constants_are_refused(token: str) -> None:
 def test_a_number_too_large_for_a_float_is_refused() -> None:
     [problem] = refusal(b'{"a": 1e400}').problems
     assert problem.reason == "not usable JSON: 1e400 is out of range for a finite number"
+    long = "1" + "0" * 50 + "e400"
+    [problem] = refusal(f'{{"a": {long}}}'.encode()).problems
+    assert problem.reason == f"not usable JSON: {long[:40]} is out of range for a finite number"
 
 
 def test_a_body_that_is_no_object_is_refused_at_the_root() -> None:
@@ -90,6 +99,8 @@ def _body() -> bytes:
 def test_decode_names_the_envelope_of_each_model() -> None:
     with pytest.raises(ContractError, match=r"^invalid ag_queue request message"):
         decode_request(b"{}")
+    with pytest.raises(ContractError, match=r"^invalid ag_queue request message: \(body\)"):
+        decode_request(b"{x")
     with pytest.raises(ContractError, match=r"^invalid wb_queue reply message"):
         decode_reply(b"{}")
     with pytest.raises(ContractError, match=r"^invalid FieldProblem message"):
@@ -113,6 +124,7 @@ def test_a_reply_id_does_not_depend_on_the_case_of_the_request_id() -> None:
     message_id = agent_request().messageId
     assert reply_id_for(message_id.upper()) == reply_id_for(message_id.lower())
     assert reply_id_for("ABC") == reply_id_for("abc") != reply_id_for("abd")
+    assert reply_id_for("ABC") == str(uuid.uuid5(REPLY_ID_NAMESPACE, "abc"))
 
 
 def test_a_timestamp_at_the_threshold_is_read_as_milliseconds() -> None:

@@ -148,6 +148,7 @@ def test_a_model_link_failure_names_the_error_and_its_text_if_any() -> None:
     assert classify(aiohttp.ClientConnectionError("reset")).message == (
         "model connection failed: ClientConnectionError: reset"
     )
+    assert classify(aiohttp.ClientConnectionError("no BOX")).message.endswith(": no BOX")
 
 
 def test_a_gemini_error_without_a_code_is_permanent() -> None:

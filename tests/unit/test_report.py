@@ -328,7 +328,7 @@ Simulation report: scenario 'steady' on a private node
 
   per task type   messages  reply  fallback  parked  missing    p50      p95
   order                  2      0         1       1        0   100 ms   900 ms
-  faq                    1      1         0       0        0        -        -
+  faq                    2      1         0       0        1        -        -
 
   tools used      book 1, search_faq 2
   queue depths    ag_queue 0, wb_queue 4
@@ -352,8 +352,8 @@ def test_render_is_exactly_the_table_a_person_reads() -> None:
                 "latency_seconds": {"p50": 0.1, "p95": 0.9},
             },
             "faq": {
-                "messages": 1,
-                "outcomes": {"reply": 1, "missing": 0},
+                "messages": 2,
+                "outcomes": {"reply": 1, "missing": 1},
                 "latency_seconds": {"p50": None, "p95": None},
             },
         },
