@@ -288,3 +288,19 @@ def test_the_dedup_defaults() -> None:
 def test_delays_are_written_back_as_the_text_they_are_read_from() -> None:
     dumped = load_settings(retry_delays_list=[1, 2.5]).model_dump(mode="json")
     assert dumped["retry_delays_list"] == "1,2.5"
+
+
+def test_tls_trusts_the_given_ca_and_presents_the_client_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from harness.broker.tls import CertificateAuthority
+
+    client = CertificateAuthority(tmp_path, "settings test CA").issue("client", client=True)
+    monkeypatch.setenv("RABBITMQ_URL", "amqps://u:p@127.0.0.1:5671/")
+    monkeypatch.setenv("RABBITMQ_CA_FILE", str(client.ca_file))
+    monkeypatch.setenv("RABBITMQ_CERT_FILE", str(client.cert_file))
+    monkeypatch.setenv("RABBITMQ_KEY_FILE", str(client.key_file))
+    context = load_settings().ssl_context()
+    assert context is not None
+    issuers = [dict(pair[0] for pair in ca["subject"]) for ca in context.get_ca_certs()]
+    assert issuers == [{"commonName": "settings test CA"}]  # that CA only, not the system's
