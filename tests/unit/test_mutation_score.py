@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.mutation_score import explained_names, main, problems, read_scores, score_module
+from harness.mutation_score import (
+    explained_names,
+    main,
+    problems,
+    read_scores,
+    render,
+    score_module,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +54,8 @@ def test_a_module_under_the_bar_or_an_unexplained_survivor_is_a_problem() -> Non
         f"{survivor} survived and is not listed in the doc as equivalent"
     ]
     assert problems(scores, explained_names(f"- `{survivor}`: equivalent because"), 90) == []
-    assert problems(scores, {survivor}, 95) == [f"{PIPE}: 90.0 % killed, under 95 %"]
+    assert f"{PIPE}: 90.0 % killed, under 95 %" in problems(scores, set(), 95)
+    assert problems(scores, {survivor}, 95) == []  # an equivalent mutant is not counted
 
 
 def test_main_fails_under_the_bar_and_passes_at_it(tmp_path: Path) -> None:
@@ -55,6 +63,17 @@ def test_main_fails_under_the_bar_and_passes_at_it(tmp_path: Path) -> None:
     write_meta(mutants, "harness/report.py", {"harness.report.x_f__mutmut_1": 0})
     doc.write_text("`harness.report.x_f__mutmut_1`: the same value either way\n")
     args = ["--mutants", str(mutants), "--doc", str(doc)]
-    assert main(args) == 1  # explained, but 0 % is under the bar
-    assert main([*args, "--bar", "0"]) == 0
+    write_meta(mutants, "harness/ledger.py", {"harness.ledger.x_g__mutmut_1": 0})
+    assert main(args) == 1  # the ledger's survivor is not explained
+    doc.write_text("`harness.report.x_f__mutmut_1` and `harness.ledger.x_g__mutmut_1`: same\n")
+    assert main(args) == 0  # equivalent mutants are left out of the bar's count
+    assert main([*args, "--bar", "101"]) == 1
     assert main(["--mutants", str(tmp_path / "none")]) == 2
+
+
+def test_equivalent_mutants_leave_the_count_of_the_bar() -> None:
+    score = score_module(PIPE, {"a__mutmut_1": 1, "a__mutmut_2": 0, "a__mutmut_3": 33})
+    assert round(score.percent, 1) == 33.3
+    assert score.percent_without({"a__mutmut_2"}) == 50.0
+    assert score.percent_without({"a__mutmut_2", "a__mutmut_3", "other__mutmut_1"}) == 100.0
+    assert "| 2 | 33.3 % | 100.0 % |" in render([score], {"a__mutmut_2", "a__mutmut_3"})
