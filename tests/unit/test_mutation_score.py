@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.mutation_score import (
+    equivalent_names,
     explained_names,
     main,
     problems,
@@ -50,9 +51,7 @@ def test_scores_are_per_module_by_dotted_name(tmp_path: Path) -> None:
 def test_a_module_under_the_bar_or_an_unexplained_survivor_is_a_problem() -> None:
     survivor = f"{PIPE}.xǁSettlerǁsettle__mutmut_7"
     scores = [score_module(PIPE, {survivor: 0, **{f"k__mutmut_{i}": 1 for i in range(9)}})]
-    assert problems(scores, set(), 90) == [
-        f"{survivor} survived and is not listed in the doc as equivalent"
-    ]
+    assert problems(scores, set(), 90) == [f"{survivor} survived and the doc does not explain it"]
     assert problems(scores, explained_names(f"- `{survivor}`: equivalent because"), 90) == []
     assert f"{PIPE}: 90.0 % killed, under 95 %" in problems(scores, set(), 95)
     assert problems(scores, {survivor}, 95) == []  # an equivalent mutant is not counted
@@ -61,11 +60,19 @@ def test_a_module_under_the_bar_or_an_unexplained_survivor_is_a_problem() -> Non
 def test_main_fails_under_the_bar_and_passes_at_it(tmp_path: Path) -> None:
     mutants, doc = tmp_path / "mutants", tmp_path / "mutation.md"
     write_meta(mutants, "harness/report.py", {"harness.report.x_f__mutmut_1": 0})
-    doc.write_text("`harness.report.x_f__mutmut_1`: the same value either way\n")
+    doc.write_text("## Equivalent survivors\n`harness.report.x_f__mutmut_1`: the same value\n")
     args = ["--mutants", str(mutants), "--doc", str(doc)]
     write_meta(mutants, "harness/ledger.py", {"harness.ledger.x_g__mutmut_1": 0})
     assert main(args) == 1  # the ledger's survivor is not explained
-    doc.write_text("`harness.report.x_f__mutmut_1` and `harness.ledger.x_g__mutmut_1`: same\n")
+    doc.write_text(
+        "## Equivalent survivors\n`harness.report.x_f__mutmut_1`: same\n"
+        "## Not killed\n`harness.ledger.x_g__mutmut_1`: only a broker shows it\n"
+    )
+    assert main(args) == 1  # explained, but a real survivor still counts: 0 % for the ledger
+    assert main([*args, "--bar", "0"]) == 0
+    doc.write_text(
+        "## Equivalent survivors\n`harness.report.x_f__mutmut_1`, `harness.ledger.x_g__mutmut_1`"
+    )
     assert main(args) == 0  # equivalent mutants are left out of the bar's count
     assert main([*args, "--bar", "101"]) == 1
     assert main(["--mutants", str(tmp_path / "none")]) == 2
@@ -77,3 +84,9 @@ def test_equivalent_mutants_leave_the_count_of_the_bar() -> None:
     assert score.percent_without({"a__mutmut_2"}) == 50.0
     assert score.percent_without({"a__mutmut_2", "a__mutmut_3", "other__mutmut_1"}) == 100.0
     assert "| 2 | 33.3 % | 100.0 % |" in render([score], {"a__mutmut_2", "a__mutmut_3"})
+
+
+def test_only_the_equivalent_section_leaves_the_count() -> None:
+    doc = "## Equivalent survivors\n- `m.x_a__mutmut_1`\n## Not killed\n- `m.x_b__mutmut_2`\n"
+    assert equivalent_names(doc) == {"m.x_a__mutmut_1"}
+    assert explained_names(doc) == {"m.x_a__mutmut_1", "m.x_b__mutmut_2"}
