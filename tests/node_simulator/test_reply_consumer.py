@@ -82,28 +82,28 @@ class Node:
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    async with FakeWasender(api_key="key") as wasender:
-        client = WasenderClient(wasender.url, "key", timeout=2, rate_limit_max_wait=1)
-        store = Store(tmp_path / "node.db")
-        metrics = NodeMetrics()
-        published: list[tuple[str, aio_pika.Message]] = []
+async def node(tmp_path: Path, fake_wasender: FakeWasender) -> AsyncIterator[Node]:
+    wasender = fake_wasender  # the plugin's fake, API key test-key
+    client = WasenderClient(wasender.url, "test-key", timeout=2, rate_limit_max_wait=1)
+    store = Store(tmp_path / "node.db")
+    metrics = NodeMetrics()
+    published: list[tuple[str, aio_pika.Message]] = []
 
-        async def publish(routing_key: str, message: aio_pika.Message) -> None:
-            published.append((routing_key, message))
+    async def publish(routing_key: str, message: aio_pika.Message) -> None:
+        published.append((routing_key, message))
 
-        courier = Courier(
-            client=client,
-            store=store,
-            ledger=OutcomeLedger(store),
-            metrics=metrics,
-            alerts=AlertSink(metrics, None),
-            publish=publish,
-            topology=Topology(webhook_retry_delays_ms=(1000, 2000)),
-            max_retries=3,
-        )
-        yield Node(courier, ReplyConsumer(courier), wasender, store, published)
-        await client.close()
+    courier = Courier(
+        client=client,
+        store=store,
+        ledger=OutcomeLedger(store),
+        metrics=metrics,
+        alerts=AlertSink(metrics, None),
+        publish=publish,
+        topology=Topology(webhook_retry_delays_ms=(1000, 2000)),
+        max_retries=3,
+    )
+    yield Node(courier, ReplyConsumer(courier), wasender, store, published)
+    await client.close()
 
 
 def reply_body(text: str = "your order ships today") -> tuple[str, bytes]:
