@@ -56,10 +56,11 @@ def test_each_unreadable_body_is_refused_as_the_body() -> None:
             "(body)", "not JSON: Expecting property name enclosed in double quotes (line 1 col 2)"
         )
     ]
-    assert refusal(b"[" * 5000 + b"]" * 5000, 20_000).problems == [
-        FieldProblem("(body)", "JSON nested too deep")
-    ]
-    assert refusal(b"1" * 5000, 20_000).problems[0].reason.startswith("not usable JSON: ")
+    deep = refusal(b"[" * 5000 + b"]" * 5000, 20_000)
+    assert deep.problems == [FieldProblem("(body)", "JSON nested too deep")]
+    unusable = refusal(b"1" * 5000, 20_000)
+    assert unusable.problems[0].reason.startswith("not usable JSON: ")
+    assert deep.envelope == unusable.envelope == "ag_queue request"
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
