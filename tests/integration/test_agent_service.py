@@ -26,7 +26,8 @@ from agent_service.contract import (
 from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from harness.message_factory import agent_request
 from harness.pytest_plugin import ServiceFactory, TopologyFactory
-from harness.queue_tools import ReplyCollector, drain, publish_requests, queue_depth
+from harness.queue_tools import ReplyCollector, drain, publish_requests
+from harness.waiting import wait_until
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "contracts/schemas/wb_queue.reply.schema.json").read_text())
@@ -88,7 +89,8 @@ async def test_a_request_delivered_twice_gets_one_reply(
     amqp_connection: AbstractRobustConnection,
 ) -> None:
     topology = await make_topology()
-    await start_agent_service(topology, concurrent_tasks=5, scripted_latency="0.3")
+    service = await start_agent_service(topology, concurrent_tasks=5, scripted_latency="0.3")
+    registry = service.metrics.registry
     request = agent_request(TaskType.ORDER)
     channel = await _confirm_channel(amqp_connection)
     async with ReplyCollector(amqp_connection, topology.webhook_queue) as collector:
@@ -96,18 +98,18 @@ async def test_a_request_delivered_twice_gets_one_reply(
         await publish_requests(channel, topology, [request, request])
         await collector.wait_for([request.messageId], timeout=20)
         await publish_requests(channel, topology, [request])
-        await _settle(amqp_connection, topology.agent_queue)
-    assert len(collector.replies[request.messageId]) == 1
-
-
-async def _settle(connection: AbstractRobustConnection, queue: str) -> None:
-    import asyncio
-
-    for _ in range(100):
-        if await queue_depth(connection, queue) == 0:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # time for a wrong second reply to show up
+        # Not a fixed pause: until both extra deliveries were decided as duplicates (acked,
+        # nothing published). A second reply instead would leave this count at one or zero.
+        await wait_until(
+            lambda: registry.get_sample_value("agent_duplicates_total") == 2,
+            timeout=20,
+            what="both extra deliveries decided as duplicates",
+        )
+        published = registry.get_sample_value(
+            "agent_messages_published_total", {"status": "success"}
+        )
+        await collector.wait_for([request.messageId], timeout=5)
+    assert published == 1 and len(collector.replies[request.messageId]) == 1
 
 
 @pytest.mark.parametrize(

@@ -132,3 +132,28 @@ def test_only_transient_and_timeout_failures_are_retryable() -> None:
         FailureKind.TRANSIENT,
         FailureKind.TIMEOUT,
     }
+
+
+def test_the_message_of_each_failure_is_the_errors_own_words() -> None:
+    contract = ContractError("ag_queue request", [FieldProblem("messageId", "missing")])
+    assert classify(contract).message == str(contract)
+    assert classify(TransientAgentError("model busy")).message == "model busy"
+    assert classify(TimeoutError()).message == "processing took too long"
+
+
+def test_a_model_link_failure_names_the_error_and_its_text_if_any() -> None:
+    assert classify(aiohttp.ClientConnectionError()).message == (
+        "model connection failed: ClientConnectionError"
+    )
+    assert classify(aiohttp.ClientConnectionError("reset")).message == (
+        "model connection failed: ClientConnectionError: reset"
+    )
+    assert classify(aiohttp.ClientConnectionError("no BOX")).message.endswith(": no BOX")
+
+
+def test_a_gemini_error_without_a_code_is_permanent() -> None:
+    error = _genai(400)
+    del error.code
+    failure = classify(error)
+    assert (failure.kind, failure.code) == (FailureKind.PERMANENT, ErrorCode.MODEL_REJECTED)
+    assert failure.message == "model API answered 0"

@@ -270,3 +270,15 @@ def test_alerts_that_park_a_waiting_message_are_not_unmatched(ledger: Ledger) ->
     alert(ledger, ann)
     alert(ledger, bob)
     assert ledger.unmatched_alerts == []
+
+
+def test_an_entry_keeps_the_text_it_was_injected_with(ledger: Ledger) -> None:
+    assert ledger.injected("WA-T", "+256700000001", "my words", "faq").text == "my words"
+
+
+def test_withdrawing_two_messages_that_share_an_id_is_harmless(ledger: Ledger) -> None:
+    first = ledger.injected("WA-W", "+256700000002", "hi", "faq")
+    second = ledger.injected("WA-W", "+256700000003", "hi again", "faq")
+    ledger.withdraw(first)
+    ledger.withdraw(second)  # the id is gone already: nothing to forget twice
+    assert ledger.entries == []

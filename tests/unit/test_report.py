@@ -312,3 +312,83 @@ def test_tools_are_read_from_the_agent_metrics() -> None:
         ]
     )
     assert tools_from_metrics(text) == {"search_faq": 3.0, "get_order_status": 1.0}
+
+
+# -- the whole text, as a person reads it ------------------------------------------------------
+
+GOLDEN = """\
+Simulation report: scenario 'steady' on a private node
+
+  messages        3
+  outcomes        reply 1, fallback 1, parked 1, missing 0
+  lost            0
+  duplicated      0
+  latency         p50 250 ms   p95 1500 ms   p99 2000 ms
+  throughput      1.5 messages/s over 2.0 s
+
+  per task type   messages  reply  fallback  parked  missing    p50      p95
+  order                  2      0         1       1        0   100 ms   900 ms
+  faq                    2      1         0       0        1        -        -
+
+  tools used      book 1, search_faq 2
+  queue depths    ag_queue 0, wb_queue 4
+  note            one note
+
+PASS: every message has exactly one outcome"""
+
+
+def test_render_is_exactly_the_table_a_person_reads() -> None:
+    report = RunReport(
+        scenario="steady",
+        messages=3,
+        outcomes={"reply": 1, "fallback": 1, "parked": 1, "missing": 0},
+        lost=0,
+        duplicated=0,
+        latency_seconds={"p50": 0.25, "p95": 1.5, "p99": 2.0, "mean": 1.0},
+        per_task={
+            "order": {
+                "messages": 2,
+                "outcomes": {"fallback": 1, "parked": 1},
+                "latency_seconds": {"p50": 0.1, "p95": 0.9},
+            },
+            "faq": {
+                "messages": 2,
+                "outcomes": {"reply": 1, "missing": 1},
+                "latency_seconds": {"p50": None, "p95": None},
+            },
+        },
+        tools_used={"search_faq": 2.0, "book": 1.0},
+        queue_depths={"ag_queue": 0, "wb_queue": 4},
+        duration_seconds=2.0,
+        throughput_per_second=1.5,
+        broker="a private node",
+        notes=["one note"],
+    )
+    assert render(report) == GOLDEN
+
+
+def test_render_of_an_empty_run_shows_dashes() -> None:
+    text = render(Run().report(duration=0.0))
+    assert "  latency         p50 -   p95 -   p99 -" in text.splitlines()
+    assert "  tools used      -" in text.splitlines()
+    assert "  queue depths    -" in text.splitlines()
+
+
+def test_the_run_percentiles_are_p50_p95_p99_of_the_latencies() -> None:
+    ledger = Ledger(FALLBACK)
+    for i in range(101):
+        entry = ledger.injected(f"WA{i}", f"+25670000{i:04d}", "hi", "faq")
+        ledger.on_send(entry.phone, "an answer", entry.sent_at + i)
+    report = build_report("many", ledger, duration=1.0, depths={}, tools={}, broker="b")
+    latency = report.latency_seconds
+    assert (latency["p50"], latency["p95"], latency["p99"]) == (50.0, 95.0, 99.0)
+
+
+def test_percentile_above_100_is_the_largest_value() -> None:
+    assert percentile([1.0, 2.0, 3.0], 150) == 3.0
+
+
+def test_throughput_of_a_run_shorter_than_a_second() -> None:
+    run = Run()
+    run.reply()
+    assert run.report(duration=0.5).throughput_per_second == 2.0

@@ -188,3 +188,119 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValueError, match="frozen"):
         s.concurrent_tasks = 9  # type: ignore[misc]
+
+
+def test_the_topology_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AGENT_QUEUE": "ag2",
+        "WEBHOOK_QUEUE": "wb2",
+        "DLX_AGENT": "dlx_a2",
+        "DLX_WEBHOOK": "dlx_w2",
+        "MESSAGE_TTL": "1234",
+        "WEBHOOK_MESSAGE_TTL": "5678",
+        "AGENT_QUEUE_PREFETCH": "7",
+        "RETRY_DELAYS": "1,2",
+        "MAX_RETRIES": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    t = load_settings().topology()
+    assert (t.agent_queue, t.webhook_queue, t.dlx_agent, t.dlx_webhook) == (
+        "ag2",
+        "wb2",
+        "dlx_a2",
+        "dlx_w2",
+    )
+    assert (t.agent_ttl_ms, t.webhook_ttl_ms, t.agent_prefetch) == (1234, 5678, 7)
+    assert t.agent_retry_delays_ms == (1000, 2000) == t.webhook_retry_delays_ms
+
+
+def test_a_slash_in_the_user_is_quoted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITMQ_USER", "team/agent")
+    assert load_settings().amqp_url() == "amqp://team%2Fagent:guest@localhost:5672/%2F"
+
+
+def test_the_paths_and_the_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGENT_STATE_DIR", str(tmp_path))
+    s = load_settings()
+    assert s.business_path() == tmp_path / "business.sqlite3" and s.database_dsn() is None
+    monkeypatch.setenv("AGENT_DB_PATH", str(tmp_path / "mine.db"))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1/agent")
+    s = load_settings()
+    assert s.business_path() == tmp_path / "mine.db"
+    assert s.database_dsn() == "postgresql://127.0.0.1/agent"
+
+
+def test_env_name_is_the_first_variable_of_a_field() -> None:
+    from agent_service.settings import env_name
+
+    assert env_name("rabbitmq_host") == "RABBITMQ_HOST"
+    assert env_name("agent_message_ttl") == "MESSAGE_TTL"  # the spec's name before ours
+    assert env_name("not_a_setting") == "NOT_A_SETTING"
+
+
+def test_every_problem_is_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCURRENT_TASKS", "0")
+    monkeypatch.setenv("MAX_DELIVERIES", "0")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid settings: CONCURRENT_TASKS: Input should be greater than or equal to 1;"
+        " MAX_DELIVERIES: Input should be greater than or equal to 1"
+    )
+
+
+def test_the_remote_guest_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITMQ_HOST", "Rabbit.Prod")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid settings: RABBITMQ_USER/RABBITMQ_PASS: the default guest/guest for the broker"
+        " at rabbit.prod (not this machine): set real credentials, or"
+        " RABBITMQ_ALLOW_DEFAULT_CREDENTIALS=true"
+    )
+
+
+def test_the_delay_limit_is_inclusive_at_one_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRY_DELAYS", "0.001")
+    assert load_settings().topology().agent_retry_delays_ms[0] == 1
+
+
+def test_a_delay_read_as_one_number_or_a_sequence() -> None:
+    assert load_settings(retry_delays_list=5).retry_delays() == (5.0, 5.0, 5.0)
+    assert load_settings(retry_delays_list=[1, 2]).retry_delays() == (1.0, 2.0, 2.0)
+
+
+def test_the_state_folder_without_a_home_is_in_the_temp_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    assert default_state_dir() == Path(tempfile.gettempdir()) / f"wa-agent-{os.getuid()}"
+
+
+def test_the_dedup_defaults() -> None:
+    s = load_settings()
+    assert (s.dedup_ttl, s.dedup_max_entries, s.order_wait) == (900.0, 100_000, 60.0)
+
+
+def test_delays_are_written_back_as_the_text_they_are_read_from() -> None:
+    dumped = load_settings(retry_delays_list=[1, 2.5]).model_dump(mode="json")
+    assert dumped["retry_delays_list"] == "1,2.5"
+
+
+def test_tls_trusts_the_given_ca_and_presents_the_client_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from harness.broker.tls import CertificateAuthority
+
+    client = CertificateAuthority(tmp_path, "settings test CA").issue("client", client=True)
+    monkeypatch.setenv("RABBITMQ_URL", "amqps://u:p@127.0.0.1:5671/")
+    monkeypatch.setenv("RABBITMQ_CA_FILE", str(client.ca_file))
+    monkeypatch.setenv("RABBITMQ_CERT_FILE", str(client.cert_file))
+    monkeypatch.setenv("RABBITMQ_KEY_FILE", str(client.key_file))
+    context = load_settings().ssl_context()
+    assert context is not None
+    issuers = [dict(pair[0] for pair in ca["subject"]) for ca in context.get_ca_certs()]
+    assert issuers == [{"commonName": "settings test CA"}]  # that CA only, not the system's
