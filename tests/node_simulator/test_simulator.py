@@ -40,6 +40,7 @@ from fakes import FakeWasender, FakeWhatsApp, InvalidNumber, ServerError
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from harness.broker import Broker, PrivateNode
 from harness.pytest_plugin import TopologyFactory
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -545,6 +546,10 @@ async def _health(node: NodeSimulator) -> int:
         return response.status
 
 
+async def _healthy(node: NodeSimulator) -> bool:
+    return await _health(node) == 200
+
+
 @pytest.mark.chaos
 @pytest.mark.slow
 async def test_a_broker_crash_and_restart_is_survived(
@@ -558,10 +563,9 @@ async def test_a_broker_crash_and_restart_is_survived(
     assert (await r.post(event))[0] == 503, "Wasender must retry: the broker is down"
     assert await _health(r.node) == 503
     await controlled_node.start()
-    deadline = time.monotonic() + 10
-    while await _health(r.node) != 200:
-        assert time.monotonic() < deadline, "the simulator did not reconnect"
-        await asyncio.sleep(0.1)
+    await wait_until(
+        lambda: _healthy(r.node), timeout=10, what="the simulator reconnected (/health 200)"
+    )
     async with await aio_pika.connect(broker.url) as connection:
         r = replace(r, channel=await connection.channel())
         assert (await r.post(event))[0] == 200
