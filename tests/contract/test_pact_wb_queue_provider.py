@@ -4,11 +4,13 @@ The pact (contracts/pacts/whatsapp-node-service-whatsapp-agent-service.json) is 
 Node project's consumer test (contracts/node/test/wb_queue.consumer.test.js). Each message is
 produced by the service's real code: ``success_reply`` / ``error_reply`` on a fixed request,
 then ``reply_message`` for the body bytes and the AMQP properties. A provider state picks what
-the agent came up with; the interaction's description picks the reply path.
+the agent came up with; the interaction's description picks the reply path. The last test
+plays each state through the running service on a broker and verifies what it published.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aiohttp import ServerDisconnectedError
 from pact import Verifier
 from pact.types import Message
 
@@ -26,7 +29,10 @@ from agent_service.contract.messages import AgentReply, AgentRequest
 from agent_service.pipeline.engine import AgentAnswer
 from agent_service.pipeline.failures import Failure, FailureKind
 from agent_service.pipeline.replies import error_reply, success_reply
+from agent_service.testing import FakeEngine
 from harness import pacts
+from harness.queue_tools import drain, publish_requests
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.contract
 
@@ -239,3 +245,63 @@ def test_a_missing_correlation_id_fails_naming_it() -> None:
     ok, report = verify(ReplyProducer(encode=without_correlation_id))
     assert not ok, f"a reply without a correlation id passed:\n{report}"
     assert "correlationId" in report, report
+
+
+class PublishedReplies(ReplyProducer):
+    """The messages the running agent service published to wb_queue, one per provider state:
+    the bytes and AMQP properties as they left the service, not rebuilt in the test."""
+
+    def __init__(self, published: dict[str, aio_pika.abc.AbstractIncomingMessage]) -> None:
+        super().__init__()
+        self._published = published
+
+    def _captured(self) -> Message:
+        self._outcome()  # an unknown state is reported as such
+        amqp = self._published[self._state or ""]
+        return Message(
+            contents=amqp.body,
+            metadata=pacts.amqp_metadata(amqp),  # type: ignore[arg-type]
+            content_type=amqp.content_type,
+        )
+
+    def answer(self) -> Message:
+        return self._captured()
+
+    def error(self) -> Message:
+        return self._captured()
+
+
+@pytest.mark.e2e
+async def test_the_replies_the_running_service_publishes_satisfy_the_node_consumer(
+    make_topology: Any, start_agent_service: Any, amqp_connection: Any
+) -> None:
+    """Each provider state played through the real service on a broker (its handler, replies,
+    codec and publisher), and the replies it put on wb_queue verified against the pact."""
+    requests: dict[str, AgentRequest] = {}
+    for n, (state, outcome) in enumerate(OUTCOMES.items()):
+        update: dict[str, Any] = {"messageId": f"6f1c1c5e-8a4e-4c1e-9a51-3d2f0b7f9a1{n}"}
+        if outcome.failure is not None:  # its last retry: the failure is answered at once
+            update["metadata"] = REQUEST.metadata.model_copy(update={"retryCount": 3})
+        requests[state] = REQUEST.model_copy(update=update)
+    by_id = {r.messageId: state for state, r in requests.items()}
+
+    def behaviour(request: AgentRequest) -> AgentAnswer:
+        outcome = OUTCOMES[by_id[request.messageId]]
+        if outcome.answer is None:
+            raise ServerDisconnectedError()  # the model's link, transient
+        return outcome.answer
+
+    topology = await make_topology()
+    await start_agent_service(topology, engine=FakeEngine(behaviour))
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    await publish_requests(channel, topology, list(requests.values()))
+    published: dict[str, aio_pika.abc.AbstractIncomingMessage] = {}
+
+    async def all_published() -> bool:
+        for message in await drain(amqp_connection, topology.webhook_queue):
+            published[by_id[message.correlation_id or ""]] = message
+        return len(published) == len(requests)
+
+    await wait_until(all_published, timeout=30, what="a reply to every provider state")
+    ok, report = await asyncio.to_thread(verify, PublishedReplies(published))
+    assert ok, f"the running service's replies break the Node consumer pact:\n{report}"
