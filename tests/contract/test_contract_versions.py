@@ -49,6 +49,11 @@ PATCH, MINOR, MAJOR = (str(CURRENT.bumped(b)) for b in (Bump.PATCH, Bump.MINOR, 
         ("edit", PAYLOAD, "breaking", Bump.MAJOR),
         ("edit", "/channels/agentQueue/bindings/amqp/x-arguments/x-message-ttl", "unclassified", 3),
         ("remove", "/operations/publishAgentReply/bindings/amqp/mandatory", "unclassified", 3),
+        # An operation's dereferenced channel repeats the channel: the same verdicts.
+        ("edit", "/operations/consumeAgentReply/channel/description", "breaking", Bump.PATCH),
+        ("add", "/operations/consumeAgentReply/channel/messages/Parked", "breaking", Bump.MINOR),
+        ("remove", "/operations/consumeAgentReply/channel/messages/AgentReply", "breaking", 3),
+        ("edit", "/operations/consumeAgentReply/channel/bindings/amqp/is", "unclassified", 3),
         ("edit", "/info/version", "breaking", Bump.NONE),
         ("remove", "/components/schemas/Contact", "unclassified", Bump.NONE),
     ],
@@ -144,6 +149,7 @@ def _change(directory: Path, version: str, edit: Edit, changelog: str | None = N
 
 def _remove_dead_letter_webhook(doc: dict[str, Any]) -> None:
     del doc["channels"]["deadLetterWebhook"]
+    del doc["operations"]["monitorDeadLetterWebhook"]  # it would point at nothing
 
 
 def _require_tenant_id(doc: dict[str, Any]) -> None:
