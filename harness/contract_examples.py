@@ -33,7 +33,7 @@ def request() -> dict[str, Any]:
         },
         "message": {
             "text": "Do you have the argan hair oil in stock, and can I pay on delivery?",
-            "messageId": "3EB0C1D2E3F4A5B6C7D8",
+            "messageId": "wamid-3EB0-hair-oil",
             "timestamp": WHATSAPP_SECONDS,
         },
         "context": {

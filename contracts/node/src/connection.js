@@ -3,11 +3,11 @@
  * Connecting to RabbitMQ with amqplib, from configuration: the example of a connection (and a
  * TLS connection) that the publisher and consumer channels come from.
  *
- *   AMQP_URL       amqp://user:pass@host:5672/vhost or amqps://... (default amqp://localhost)
+ *   AMQP_URL       amqp://host:5672/vhost or amqps://... (user and password go in the URL, from your secret store) (default amqp://localhost)
  *   AMQP_CA_FILE   PEM file of the CA that signed the broker's certificate (amqps only)
  *   AMQP_CERT_FILE, AMQP_KEY_FILE   a client certificate, when the broker asks for one
  *
- * Example: AMQP_URL=amqps://node:secret@rabbit.internal:5671/%2F AMQP_CA_FILE=/etc/ssl/rabbit-ca.pem
+ * Example: AMQP_URL=amqps://rabbit.internal:5671/%2F AMQP_CA_FILE=/etc/ssl/rabbit-ca.pem
  * (the vhost `/` is written %2F). The broker's hostname is checked against its certificate.
  */
 const fs = require('node:fs');

@@ -14,10 +14,10 @@ test('amqps URL with a CA file: the CA, the server name for the certificate chec
   const ca = path.join(dir, 'ca.pem');
   fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n...\n');
   const [url, options] = connectionSettings({
-    AMQP_URL: 'amqps://node:secret@rabbit.internal:5671/%2F',
+    AMQP_URL: 'amqps://rabbit.internal:5671/%2F',
     AMQP_CA_FILE: ca,
   });
-  assert.equal(url, 'amqps://node:secret@rabbit.internal:5671/%2F');
+  assert.equal(url, 'amqps://rabbit.internal:5671/%2F');
   assert.equal(options.servername, 'rabbit.internal');
   assert.equal(options.ca[0].toString(), '-----BEGIN CERTIFICATE-----\n...\n');
 });
