@@ -101,6 +101,9 @@ def bump_for(change: Change) -> Bump:
             return _schema_bump(change.action, segments[i + 1 :])
     if _new_profile(change.action, segments):
         return Bump.MINOR
+    repeated = _channel_repeat_bump(change.action, segments)
+    if repeated is not None:
+        return repeated
     if change.type != "non-breaking":
         return Bump.MAJOR  # breaking, or unclassified, which counts as breaking
     return Bump.PATCH if DOC_FIELDS.intersection(segments) else Bump.MINOR
@@ -116,6 +119,21 @@ def _new_profile(action: str, segments: list[str]) -> bool:
         and segments[-3:-1] == ["bindings", "amqp"]
         and segments[-1].startswith("x-arguments-")
     )
+
+
+def _channel_repeat_bump(action: str, segments: list[str]) -> Bump | None:
+    """An operation's dereferenced channel (``/operations/<op>/channel/...``) repeats the
+    channel, whose own change @asyncapi/diff classifies; here it calls a new description or a
+    new message of the repeat breaking (found when 1.2.0 documented the dead-letter headers).
+    Give the repeat the channel's verdict for those two; anything else keeps the strict rule."""
+    if len(segments) < 4 or segments[0] != "operations" or segments[2] != "channel":
+        return None
+    rest = segments[3:]
+    if len(rest) == 1 and rest[0] in DOC_FIELDS:
+        return Bump.PATCH
+    if action == "add" and len(rest) == 2 and rest[0] == "messages":
+        return Bump.MINOR
+    return None
 
 
 def required_bump(changes: Iterable[Change]) -> Bump:

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from agent_service.contract.messages import AgentReply, AgentRequest
 from agent_service.contract.topology import Topology
 from agent_service.contract.version import CONTRACT_VERSION
+from harness import contract_examples
+from harness import contract_protocol as protocol
 from harness.topology_check import definitions
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
@@ -78,7 +80,7 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
             "bindings": _queue_binding(t, name),
         }
 
-    return {
+    document: dict[str, Any] = {
         "asyncapi": "3.0.0",
         "info": {
             "title": "WhatsApp AI agent queues",
@@ -87,7 +89,10 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
                 "The Node webhook service publishes AI requests to ag_queue; the Python agent "
                 "service consumes them and publishes replies to wb_queue. Failed or expired "
                 "messages are dead-lettered to dlx_agent and dlx_webhook. Generated from "
-                "agent_service.contract by `harness contracts generate`: do not edit by hand."
+                "agent_service.contract by `harness contracts generate`: do not edit by hand. "
+                "Retries wait in ag_queue.retry.N (agent side) and wb_queue.retry.N (Node "
+                "side); the Node side parks what it cannot send in wb_queue.parking. "
+                + protocol.fallback_sentence()
             ),
         },
         "defaultContentType": "application/json",
@@ -96,11 +101,11 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
             "webhookQueue": channel(t.webhook_queue, "Agent replies (TTL 1 min)", ["AgentReply"]),
             "deadLetterAgent": channel(
                 t.dlx_agent,
-                "Requests rejected or expired: Node sends the fallback text",
-                ["AgentRequest"],
+                protocol.dead_letter_agent_description(t),
+                ["AgentRequest", "DeadLetteredAgentRequest"],
             ),
             "deadLetterWebhook": channel(
-                t.dlx_webhook, "Replies that expired before Node sent them", ["AgentReply"]
+                t.dlx_webhook, protocol.dead_letter_webhook_description(t), ["AgentReply"]
             ),
         },
         "operations": {
@@ -138,6 +143,11 @@ def asyncapi(topology: Topology) -> dict[str, Any]:
             "schemas": schemas,
         },
     }
+    # The rest of the protocol: every wait queue, the parking queue, their headers.
+    document["channels"].update(protocol.channels(t, _queue_binding))
+    document["operations"].update(protocol.operations(_op, _RECEIVE_BINDING, _send_binding))
+    document["components"]["messages"].update(protocol.messages())
+    return document
 
 
 # AMQP bindings 0.3.0 put the publish properties (deliveryMode, timestamp, mandatory, ...) on the
@@ -203,6 +213,8 @@ def rendered(topology: Topology | None = None) -> dict[str, str]:
         "rabbitmq-definitions.quorum.json": lambda: _json(
             definitions(replace(t, profile="quorum"))
         ),
+        "examples/ag_queue.request.json": lambda: _json(contract_examples.request()),
+        "examples/wb_queue.reply.json": lambda: _json(contract_examples.reply()),
     }
     return {path: make() for path, make in files.items()}
 

@@ -14,6 +14,17 @@ CONTENT_TYPE = "application/json"
 # why (an ErrorCode: INVALID_MESSAGE, MAX_DELIVERIES) and what was wrong, for people.
 DEAD_LETTER_REASON_HEADER = "x-agent-dead-letter-reason"
 DEAD_LETTER_DETAIL_HEADER = "x-agent-dead-letter-detail"
+# The agent service's copy of a request in an ag_queue.retry.N wait queue: why it is retried
+# (a transient ErrorCode) and the level (1-based); the body's metadata.retryCount is counted up.
+RETRY_REASON_HEADER = "x-retry-reason"
+RETRY_LEVEL_HEADER = "x-retry-level"
+# The Node side's own headers (contracts/README.md, "The Node side's retry, parking and dead
+# letters"): failed send attempts so far on a reply in wb_queue.retry.N or wb_queue.parking, and
+# why a message was parked (a send-failure reason or retries_exhausted) and what it was to send.
+NODE_RETRY_HEADER = "x-retry-count"
+PARK_REASON_HEADER = "x-park-reason"
+PARK_KIND_HEADER = "x-park-kind"
+PARK_KINDS = ("reply", "fallback", "late_reply")
 
 
 def _timestamp(epoch: int) -> datetime:

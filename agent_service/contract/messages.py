@@ -111,9 +111,23 @@ class Context(_Envelope):
 
 
 class RequestMetadata(_Envelope):
-    priority: Priority = Priority.NORMAL
-    retryCount: int = Field(default=0, ge=0)
-    maxRetries: int = Field(default=3, ge=0)
+    priority: Priority = Field(
+        default=Priority.NORMAL,
+        description="The Node side's urgency label; the agent service logs it and does not"
+        " reorder by it (ag_queue has no x-max-priority)",
+    )
+    retryCount: int = Field(
+        default=0,
+        ge=0,
+        description="Retries so far: 0 from the Node side; the agent service counts it up on"
+        " the copies it puts in its ag_queue.retry.N wait queues",
+    )
+    maxRetries: int = Field(
+        default=3,
+        ge=0,
+        description="Most retries this request may get; the agent service uses"
+        " min(maxRetries, its MAX_RETRIES setting), so it can only lower the service's limit",
+    )
     previousMessageId: Uuid | None = Field(
         default=None,
         description="The messageId of the request the Node side published for this contact"
@@ -131,8 +145,17 @@ class AgentRequest(_Envelope):
     taskType: TaskType
     contact: Contact
     message: UserMessage
-    context: Context = Field(default_factory=Context)
-    metadata: RequestMetadata = Field(default_factory=RequestMetadata)
+    # Optional for the reader (tolerant), required of the Node publisher by the ag_queue pact.
+    context: Context = Field(
+        default_factory=Context,
+        description="Optional here: a request without it reads as empty history, no notes."
+        " The Node publisher always sends it (the ag_queue pact requires it)",
+    )
+    metadata: RequestMetadata = Field(
+        default_factory=RequestMetadata,
+        description="Optional here: a request without it reads as priority normal, retryCount"
+        " 0, maxRetries 3. The Node publisher always sends it (the ag_queue pact requires it)",
+    )
 
 
 class ReplyContact(_Envelope):
@@ -144,12 +167,24 @@ class ReplyContact(_Envelope):
 class Response(_Envelope):
     text: str = Field(min_length=1, description="What is sent to the user (the fallback on error)")
     type: ResponseType = ResponseType.TEXT
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Reserved for media replies: always [] today (the agent answers in text);"
+        " a consumer must accept and may ignore it",
+    )
 
 
 class AgentMetadata(_Envelope):
-    toolsUsed: list[str] = Field(default_factory=list)
-    reasoningSteps: list[str] = Field(default_factory=list)
+    toolsUsed: list[str] = Field(
+        default_factory=list,
+        description="Names of the agent's tools called for this answer, each once, in the"
+        " order of their first call",
+    )
+    reasoningSteps: list[str] = Field(
+        default_factory=list,
+        description='The agent\'s run step by step ("called search_catalogue", "search_faq'
+        ' failed", "answered"), for logs and support; never shown to the user',
+    )
     # Finite only: inf would be written as null and refused on the way back.
     processingTime: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="Seconds")
     tokensUsed: int = Field(default=0, ge=0)

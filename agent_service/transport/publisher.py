@@ -18,7 +18,12 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from agent_service.contract.amqp import reply_message, request_message
+from agent_service.contract.amqp import (
+    RETRY_LEVEL_HEADER,
+    RETRY_REASON_HEADER,
+    reply_message,
+    request_message,
+)
 from agent_service.contract.messages import AgentReply
 from agent_service.contract.topology import Topology
 from agent_service.observability.logging import mask_phone
@@ -29,8 +34,6 @@ from agent_service.transport.settle import Properties, Unroutable
 log = logging.getLogger(__name__)
 
 OpenChannel = Callable[[], Awaitable[AbstractChannel]]
-RETRY_REASON_HEADER = "x-retry-reason"
-RETRY_LEVEL_HEADER = "x-retry-level"
 # Written by the broker when it dead-letters (here: the retry wait queues' expiries); a copy
 # must not carry them, or the reader takes this dead letter for an expired one.
 _BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")

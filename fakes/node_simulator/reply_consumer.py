@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from agent_service.contract.amqp import NODE_RETRY_HEADER, PARK_KIND_HEADER, PARK_REASON_HEADER
 from agent_service.contract.codec import ContractError, decode_reply
 from agent_service.contract.messages import AgentReply, epoch_seconds
 from agent_service.contract.topology import Topology
@@ -32,9 +33,8 @@ _tracer = trace.get_tracer("fakes.node_simulator")
 
 logger = logging.getLogger("fakes.node_simulator")
 
-RETRY_HEADER = "x-retry-count"
-PARK_REASON_HEADER = "x-park-reason"
-PARK_KIND_HEADER = "x-park-kind"
+# The contract's names (agent_service/contract/amqp.py), documented for the Node team.
+RETRY_HEADER = NODE_RETRY_HEADER
 
 SendKind = Literal["reply", "fallback", "late_reply"]
 Publish = Callable[[str, aio_pika.Message], Awaitable[None]]

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from agent_service.contract.messages import FALLBACK_TEXT
 from harness import contract_files
 from tests.conftest import EXAMPLES, REPO, SHARED_DATA
 
@@ -64,7 +65,13 @@ def test_asyncapi_documents_both_queues_and_dead_letters() -> None:
     doc: dict[str, Any] = yaml.safe_load((REPO / "contracts" / "asyncapi.yaml").read_text())
     assert doc["asyncapi"] == "3.0.0"
     addresses = {c["address"]: c for c in doc["channels"].values()}
-    assert set(addresses) == {"ag_queue", "wb_queue", "dlx_agent", "dlx_webhook"}
+    defs = json.loads((REPO / "contracts" / "rabbitmq-definitions.json").read_text())
+    # One channel per queue of the definitions file: the wait and parking queues too.
+    assert set(addresses) == {q["name"] for q in defs["queues"]}
+    assert {"wb_queue.retry.1", "wb_queue.parking", "ag_queue.retry.3"} <= set(addresses)
+    parked = doc["components"]["messages"]["ParkedMessage"]["headers"]["properties"]
+    assert set(parked) == {"x-park-reason", "x-park-kind", "x-retry-count"}
+    assert FALLBACK_TEXT in addresses["dlx_agent"]["description"]
     ag_args = addresses["ag_queue"]["bindings"]["amqp"]["x-arguments"]
     assert ag_args == {"x-message-ttl": 300000, "x-dead-letter-exchange": "dlx_agent"}
     # Every $ref points at something that exists.
@@ -85,3 +92,22 @@ def test_definitions_file_loads_the_production_topology() -> None:
         ("dlx_agent", "dlx_agent"),
         ("dlx_webhook", "dlx_webhook"),
     }
+
+
+def test_examples_name_only_tools_the_agent_has() -> None:
+    from agent_service.agent.tools import BusinessTools
+
+    reply = json.loads((EXAMPLES / "wb_queue.reply.json").read_text())
+    used = reply["agentMetadata"]["toolsUsed"]
+    tools = BusinessTools(database=None).by_name()  # type: ignore[arg-type]  # names only
+    assert used and set(used) <= set(tools), f"{used} not all in {sorted(tools)}"
+    assert all(
+        step.removeprefix("called ") in tools
+        for step in reply["agentMetadata"]["reasoningSteps"][:-1]
+    )
+
+
+def test_example_timestamps_are_what_node_sends() -> None:
+    request = json.loads((EXAMPLES / "ag_queue.request.json").read_text())
+    # Date.now() milliseconds at the top; WhatsApp's messageTimestamp (seconds) in message.
+    assert request["timestamp"] > 10**12 and request["message"]["timestamp"] < 10**11

@@ -55,6 +55,11 @@ PATCH, MINOR, MAJOR = (str(CURRENT.bumped(b)) for b in (Bump.PATCH, Bump.MINOR, 
         ("edit", "/channels/agentQueue/bindings/amqp/x-arguments-quorum", "breaking", 3),
         ("remove", "/channels/agentQueue/bindings/amqp/x-arguments-quorum", "breaking", 3),
         ("add", "/channels/agentQueue/bindings/amqp/x-arguments-quorum/x-overflow", "breaking", 3),
+        # An operation's dereferenced channel repeats the channel: the same verdicts.
+        ("edit", "/operations/consumeAgentReply/channel/description", "breaking", Bump.PATCH),
+        ("add", "/operations/consumeAgentReply/channel/messages/Parked", "breaking", Bump.MINOR),
+        ("remove", "/operations/consumeAgentReply/channel/messages/AgentReply", "breaking", 3),
+        ("edit", "/operations/consumeAgentReply/channel/bindings/amqp/is", "unclassified", 3),
         ("edit", "/info/version", "breaking", Bump.NONE),
         ("remove", "/components/schemas/Contact", "unclassified", Bump.NONE),
     ],
@@ -150,6 +155,7 @@ def _change(directory: Path, version: str, edit: Edit, changelog: str | None = N
 
 def _remove_dead_letter_webhook(doc: dict[str, Any]) -> None:
     del doc["channels"]["deadLetterWebhook"]
+    del doc["operations"]["monitorDeadLetterWebhook"]  # it would point at nothing
 
 
 def _require_tenant_id(doc: dict[str, Any]) -> None:

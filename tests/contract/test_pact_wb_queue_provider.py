@@ -76,7 +76,7 @@ OUTCOMES = {
         2.5,
         answer=AgentAnswer(
             text="We have rice: 25 kg bags at 95,000 UGX.",
-            tools_used=("database_query", "web_search"),
+            tools_used=("search_catalogue", "search_faq"),
             reasoning_steps=("looked up stock", "checked prices"),
             tokens_used=150,
         ),
@@ -85,7 +85,7 @@ OUTCOMES = {
         3.1,
         answer=AgentAnswer(
             text="I could not check stock, but we usually have rice.",
-            tools_used=("database_query",),
+            tools_used=("get_order_status",),
             tokens_used=90,
             tool_failed=True,
         ),

@@ -32,7 +32,7 @@ def _bytes(data: Any) -> bytes:
 
 def test_spec_request_round_trips_unchanged_in_meaning(request_example: dict[str, Any]) -> None:
     request = decode_request(_bytes(request_example))
-    assert request.taskType is TaskType.CONVERSATION
+    assert request.taskType is TaskType.SEARCH
     assert request.contact.phoneNumber == "+256703722777"
     assert [t.role for t in request.context.conversationHistory] == ["user", "assistant"]
     assert json.loads(to_json_bytes(request)) == request_example
@@ -41,7 +41,7 @@ def test_spec_request_round_trips_unchanged_in_meaning(request_example: dict[str
 def test_spec_reply_round_trips_unchanged_in_meaning(reply_example: dict[str, Any]) -> None:
     reply = decode_reply(_bytes(reply_example))
     assert reply.status is ReplyStatus.SUCCESS
-    assert reply.agentMetadata.toolsUsed == ["database_query", "web_search"]
+    assert reply.agentMetadata.toolsUsed == ["search_catalogue", "search_faq"]
     assert json.loads(to_json_bytes(reply)) == reply_example
 
 
@@ -151,8 +151,8 @@ def test_request_amqp_properties(request_example: dict[str, Any]) -> None:
     assert message.content_type == "application/json"
     assert message.delivery_mode == 2
     assert message.message_id == request.messageId
-    assert message.type == "conversation"
-    assert message.timestamp is not None and message.timestamp.timestamp() == 1234567890
+    assert message.type == "search"
+    assert message.timestamp is not None and message.timestamp.timestamp() == 1764583200.123
     assert decode_request(message.body) == request
 
 

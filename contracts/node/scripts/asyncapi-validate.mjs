@@ -4,7 +4,7 @@
  * ruleset): print every diagnostic with its severity and path, exit 1 when any is an error or a
  * warning.
  *
- *   node scripts/asyncapi-validate.mjs [--json] [file ...]     (default: ../asyncapi.yaml)
+ *   node scripts/asyncapi-validate.mjs [--json] [file ...]     (default: $ASYNCAPI_FILE or ../asyncapi.yaml)
  *
  * Warnings fail too: the document is generated, so a warning is fixed once in the generator,
  * and a document kept free of them shows a new one (after a change, or a parser upgrade) the

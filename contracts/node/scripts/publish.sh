@@ -13,7 +13,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 no_broker "publish" && exit 0
 
 if [ "$#" -eq 0 ]; then
-  set -- "$HERE/../../pacts/whatsapp-node-service-whatsapp-agent-service.json"
+  set -- "${PACT_DIR:-$HERE/../../pacts}/whatsapp-node-service-whatsapp-agent-service.json"
 fi
 VERSION="$(version)"
 BRANCH="$(branch)"

@@ -7,6 +7,8 @@
  * sending is injected (`deps.sendResponseToContact`) so the contract tests need no Wasender.
  */
 
+const { settleSendFailure } = require('./sendFailures');
+
 const WEBHOOK_QUEUE = process.env.WEBHOOK_QUEUE || 'wb_queue';
 const STATUSES = ['success', 'error', 'partial'];
 const RESPONSE_TYPES = ['text', 'image', 'document'];
@@ -96,9 +98,15 @@ async function processWebhookMessage(message, deps) {
 
 /**
  * Start consuming wb_queue on an amqplib channel: ack when sent, dead-letter an invalid reply
- * (nack without requeue; the queue's DLX is dlx_webhook), requeue once on a sending failure.
+ * (nack without requeue; the queue's DLX is dlx_webhook), and on a sending failure follow the
+ * contract's retry and parking protocol (src/sendFailures.js) through `publishChannel`, a
+ * ConfirmChannel. If even that publish fails, the delivery goes back to the queue.
  */
-async function startConsumer(channel, deps, { prefetch = 10 } = {}) {
+async function startConsumer(
+  channel,
+  deps,
+  { prefetch = 10, publishChannel = channel, maxRetries = 3, retryLevels = 3 } = {},
+) {
   await channel.prefetch(prefetch);
   return channel.consume(WEBHOOK_QUEUE, async (message) => {
     if (message === null) return; // the broker cancelled the consumer
@@ -106,8 +114,12 @@ async function startConsumer(channel, deps, { prefetch = 10 } = {}) {
       await processWebhookMessage(message, deps);
       channel.ack(message);
     } catch (e) {
-      const requeue = !(e instanceof InvalidReplyError) && !message.fields.redelivered;
-      channel.nack(message, false, requeue);
+      if (e instanceof InvalidReplyError) return channel.nack(message, false, false);
+      try {
+        await settleSendFailure(channel, publishChannel, message, e, { maxRetries, retryLevels });
+      } catch {
+        channel.nack(message, false, true);
+      }
     }
   });
 }

@@ -54,7 +54,7 @@ const INTERACTIONS = [
     state: 'the agent answered using tools',
     description: 'a success reply',
     body: reply('success', 'We deliver Monday to Saturday, 8am to 6pm.', {
-      toolsUsed: eachLike('database_query', 1),
+      toolsUsed: eachLike('search_catalogue', 1),
       processingTime: number(2.5),
       tokensUsed: integer(150),
     }),
@@ -63,7 +63,7 @@ const INTERACTIONS = [
     state: 'a tool failed but the agent still answered',
     description: 'a partial reply',
     body: reply('partial', 'I could not check stock, but we usually have rice.', {
-      toolsUsed: eachLike('web_search', 1),
+      toolsUsed: eachLike('get_order_status', 1),
       processingTime: number(3.1),
       tokensUsed: integer(90),
     }),

@@ -6,13 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Parser, fromFile } from '@asyncapi/parser';
 
-/** The generated document: contracts/asyncapi.yaml. */
+/** The generated document: ASYNCAPI_FILE, else contracts/asyncapi.yaml of this repository. */
 export const DEFAULT_DOCUMENT = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'asyncapi.yaml',
+  process.env.ASYNCAPI_FILE ||
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'asyncapi.yaml'),
 );
 
 // Spectral's numeric severities (@stoplight/types DiagnosticSeverity).
