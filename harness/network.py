@@ -87,14 +87,28 @@ class _Proxy(TCPProxy):
             writer.close()
 
 
+def _closed_by_peer(reader: asyncio.StreamReader | None) -> bool:
+    # ``at_eof()`` alone stays false while unread bytes wait in the buffer: an AMQP client
+    # that sent heartbeats into the blackhole before it gave up. The EOF flag is what tells.
+    if reader is None:
+        return False
+    return reader.at_eof() or reader.exception() is not None or bool(getattr(reader, "_eof", 0))
+
+
+def _end_gone(reader: asyncio.StreamReader | None, writer: asyncio.StreamWriter | None) -> bool:
+    return _closed_by_peer(reader) or (writer is not None and writer.is_closing())
+
+
 def _gave_up(client: TCPProxyClient) -> bool:
     """One end of the connection closed or reset it while the link held its bytes."""
-    for reader in (client.client_reader, client.server_reader):
-        if reader is not None and (reader.at_eof() or reader.exception() is not None):
-            return True
-    return any(
-        writer is not None and writer.is_closing()
-        for writer in (client.client_writer, client.server_writer)
+    return _end_gone(client.client_reader, client.client_writer) or _end_gone(
+        client.server_reader, client.server_writer
+    )
+
+
+def _both_gave_up(client: TCPProxyClient) -> bool:
+    return _end_gone(client.client_reader, client.client_writer) and _end_gone(
+        client.server_reader, client.server_writer
     )
 
 
@@ -109,6 +123,9 @@ class FaultLink(Lifecycle):
         self._open.set()
         self._shape = CLEAR
         self._rng = random.Random(f"{seed}:{name}")
+        self._held: set[TCPProxyClient] = set()
+        self.cut_by_heal = 0  # connections whose ends gave up during a blackhole, over all heals
+        self.delayed_chunks = 0  # chunks that waited for latency or bandwidth
 
     async def _start(self, stack: AsyncExitStack) -> None:
         self._proxy.set_content_processors(self._forward, self._forward)
@@ -149,13 +166,24 @@ class FaultLink(Lifecycle):
 
     async def blackhole(self) -> None:
         """Hold every byte both ways from now on, keeping the connections open."""
+        if not self.blackholed:
+            self._held = set(self._proxy.clients)
         self._open.clear()
 
-    async def heal(self) -> None:
-        """Let bytes through again, after cutting the connections whose ends gave up."""
+    def dropped_by_both_ends(self) -> bool:
+        """Every connection open when the blackhole began has been given up by both its ends
+        (their heartbeats ran out); true at once when there were none."""
+        return all(_both_gave_up(client) for client in self._held)
+
+    async def heal(self) -> int:
+        """Let bytes through again, after cutting the connections whose ends gave up; returns
+        how many were cut."""
         stale = [client for client in self._proxy.clients if _gave_up(client)]
         await asyncio.gather(*(client.close() for client in stale), return_exceptions=True)
+        self.cut_by_heal += len(stale)
+        self._held = set()
         self._open.set()
+        return len(stale)
 
     def shape(
         self, *, latency: float = 0.0, jitter: float = 0.0, bandwidth: float | None = None
@@ -175,6 +203,7 @@ class FaultLink(Lifecycle):
         await self._open.wait()
         wait = self._shape.delay(len(chunk), self._rng)
         if wait > 0:
+            self.delayed_chunks += 1
             await asyncio.sleep(wait)
             await self._open.wait()  # a blackhole that began meanwhile holds this chunk too
         return chunk
@@ -228,8 +257,12 @@ class Network(Lifecycle):
         for link in self.select(*prefixes):
             await link.blackhole()
 
-    async def heal(self, *prefixes: str) -> None:
-        await asyncio.gather(*(link.heal() for link in self.select(*prefixes)))
+    async def heal(self, *prefixes: str) -> int:
+        """Heal the links; how many connections were cut because their ends gave up."""
+        return sum(await asyncio.gather(*(link.heal() for link in self.select(*prefixes))))
+
+    def dropped_by_both_ends(self, *prefixes: str) -> bool:
+        return all(link.dropped_by_both_ends() for link in self.select(*prefixes))
 
     def shape(
         self,
@@ -249,3 +282,7 @@ class Network(Lifecycle):
         """Every link open and clear: the end of every fault."""
         self.clear()
         await self.heal()
+
+    @property
+    def cut_by_heal(self) -> int:
+        return sum(link.cut_by_heal for link in self)

@@ -45,6 +45,9 @@ class RunReport:
     broker: str
     unmatched_alerts: int = 0
     notes: list[str] = field(default_factory=list)
+    # Per fault that measures it: seconds from its end (a heal) to the next reply, None when
+    # no reply came after it.
+    recovery_seconds: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,16 @@ def build_report(
     )
 
 
+def recovery_after(entries: list[Entry], at: float) -> float | None:
+    """Seconds from ``at`` to the first reply the user got after it (None: none came)."""
+    after = [
+        e.outcome_at
+        for e in entries
+        if e.outcome is MessageOutcome.REPLY and e.outcome_at is not None and e.outcome_at >= at
+    ]
+    return round(min(after) - at, 3) if after else None
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
@@ -124,6 +137,10 @@ def render(report: RunReport) -> str:
     tools = ", ".join(f"{name} {int(n)}" for name, n in sorted(r.tools_used.items())) or "-"
     depths = ", ".join(f"{name} {n}" for name, n in r.queue_depths.items()) or "-"
     lines += ["", f"  tools used      {tools}", f"  queue depths    {depths}"]
+    lines += [
+        f"  recovery        {label}: {_ms(seconds)} from its end to the next reply"
+        for label, seconds in r.recovery_seconds.items()
+    ]
     lines += [f"  note            {n}" for n in r.notes]
     verdict = "PASS: every message has exactly one outcome" if r.ok else "FAIL: lost or duplicated"
     lines += ["", verdict]

@@ -172,7 +172,9 @@ async def _drive(
         )
         await fault
         await stack.wait_all(deadline)
-        report = await stack.final_report(scenario.name, time.monotonic() - timeline.began)
+        report = await stack.final_report(
+            scenario.name, time.monotonic() - timeline.began, timeline.faults
+        )
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,8 @@ class FaultSpan:
     label: str
     began: float
     ended: float | None = None
+    # The report gives the time from its end to the next reply (a network heal, say).
+    measure_recovery: bool = False
 
     def end(self) -> None:
         if self.ended is None:
@@ -41,11 +43,14 @@ class Timeline:
     faults: list[FaultSpan] = field(default_factory=list)
     depths: list[DepthSample] = field(default_factory=list)
 
-    def fault(self, label: str, *, lasts: float | None = None) -> FaultSpan:
+    def fault(
+        self, label: str, *, lasts: float | None = None, measure_recovery: bool = False
+    ) -> FaultSpan:
         """A fault that begins now; it ends by ``end()``, or after ``lasts`` seconds when its
-        end is a timer in the fake (an injected outage of fixed length)."""
+        end is a timer in the fake (an injected outage of fixed length). With
+        ``measure_recovery`` the report says how long the first reply after its end took."""
         now = time.monotonic()
-        span = FaultSpan(label, now, None if lasts is None else now + lasts)
+        span = FaultSpan(label, now, None if lasts is None else now + lasts, measure_recovery)
         self.faults.append(span)
         return span
 

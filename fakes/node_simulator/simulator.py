@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -64,6 +65,9 @@ class NodeSimulatorConfig:
     port: int = 0
     publish_timeout: float = 5.0
     stop_grace: float = 5.0  # seconds in-flight deliveries get to finish on stop
+    # AMQP heartbeat in seconds (None: what the broker proposes, 60 s by default). Network
+    # fault runs shorten it, so a silent link is noticed and dropped within seconds.
+    heartbeat: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.history_turns < 0:
@@ -153,7 +157,10 @@ class NodeSimulator(Lifecycle):
             rate_limit_max_wait=cfg.rate_limit_max_wait,
         )
         stack.push_async_callback(client.close)
-        connection = await aio_pika.connect_robust(cfg.amqp_url, reconnect_interval=1, timeout=10)
+        heartbeat: dict[str, Any] = {} if cfg.heartbeat is None else {"heartbeat": cfg.heartbeat}
+        connection = await aio_pika.connect_robust(
+            cfg.amqp_url, reconnect_interval=1, timeout=10, **heartbeat
+        )
         stack.push_async_callback(connection.close)
         self._connection = connection
         async with connection.channel() as setup:

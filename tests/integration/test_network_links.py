@@ -123,8 +123,8 @@ async def test_reset_closes_every_connection_and_serves_new_ones(echo_link: Faul
 
 def test_route_keeps_credentials_path_and_query() -> None:
     link = FaultLink("x", "127.0.0.1", 5672)
-    routed = link.route("amqp://guest:secret@127.0.0.1:5672/%2Fv?heartbeat=2")
-    assert routed == f"amqp://guest:secret@{link.host}:{link.port}/%2Fv?heartbeat=2"
+    routed = link.route("amqp://user@127.0.0.1:5672/%2Fv?heartbeat=2")
+    assert routed == f"amqp://user@{link.host}:{link.port}/%2Fv?heartbeat=2"
     assert link.route("http://127.0.0.1:9/api").startswith(f"http://{link.host}:{link.port}/")
 
 
