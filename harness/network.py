@@ -85,6 +85,18 @@ class _Proxy(TCPProxy):
         except OSError:
             self.clients -= {c for c in self.clients if c.client_writer is writer}
             writer.close()
+            return
+        for client in self.clients:
+            if client.client_writer is writer:
+                for task in client.tasks:
+                    # A peer's reset ends a pipe with ConnectionResetError, which aiomisc
+                    # never retrieves: asyncio would log "exception was never retrieved".
+                    task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _closed_by_peer(reader: asyncio.StreamReader | None) -> bool:
