@@ -63,13 +63,27 @@ def _running(node: ControllableBroker) -> bool:
     return bool(is_running()) if callable(is_running) else True
 
 
+_LOOP: LoopThread | None = None
+
+
+def _process_loop() -> LoopThread:
+    """One loop thread for the life of the process, never closed: a broker node started from
+    it dies with the thread that started it (``PR_SET_PDEATHSIG`` follows the forking thread,
+    not the process), so a thread that ended would take the node with it (found: the next
+    test's node restart failed, its distribution port still held)."""
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = LoopThread()
+    return _LOOP
+
+
 class ChaosWorld:
     """The system under chaos on its own loop thread, with what the rules did to it."""
 
     def __init__(self, options: StackOptions, broker: Broker) -> None:
         self.options = options
         self.broker = broker
-        self.loop = LoopThread()
+        self.loop = _process_loop()
         self.stack = SimulationStack(options, broker=broker)
         self.steps = 0
         self.examples = 0
@@ -92,7 +106,6 @@ class ChaosWorld:
         with contextlib.suppress(Exception):
             self.run(self._heal_all(), timeout=120)
         self.run(self.stack.stop(), timeout=300)
-        self.loop.close()
 
     @property
     def network(self) -> Network:
