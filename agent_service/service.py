@@ -76,10 +76,15 @@ class AgentService(Lifecycle):
         self.health_port: int | None = None
 
     def ready(self) -> bool:
-        """Connected, consuming, and the last publish was not returned by the broker."""
+        """Started, connected, consuming, and the last publish was not returned by the broker.
+
+        Started: every consumer channel is open. The first one consumes before the others
+        are opened; ready then, a service whose link to the broker broke during the rest of
+        its start died after it was taken for ready (found by the network-cut scenario)."""
         connection = self._connection
         return bool(
-            connection is not None
+            self.running
+            and connection is not None
             and not connection.is_closed
             and self._consumer is not None
             and self._consumer.consuming

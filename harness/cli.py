@@ -149,6 +149,15 @@ def parser() -> argparse.ArgumentParser:
     webhook_runner.add_arguments(
         sub.add_parser("fuzz-webhook", help="Hypothesis webhook events against the Node side")
     )
+    ch = sub.add_parser(
+        "chaos",
+        help="a Hypothesis state machine of faults over the whole system, for minutes",
+        description="Bursts, replica and broker node kills, blackholed links and Wasender"
+        " outages, interleaved by Hypothesis; the ledger is checked after every step and at the"
+        " end of each example. A failure is shrunk and its steps printed. Exit 1 on a failure.",
+    )
+    ch.set_defaults(func=_chaos)
+    _chaos_arguments(ch)
 
     f = sub.add_parser("fuzz", help="Hypothesis envelopes against the running agent service")
     f.set_defaults(func=_fuzz)
@@ -165,6 +174,18 @@ def _fuzz_arguments(p: argparse.ArgumentParser) -> None:
         default=".hypothesis/live-envelopes",
         help="example database: failing examples are saved here and replayed first",
     )
+
+
+def _chaos_arguments(p: argparse.ArgumentParser) -> None:
+    from harness.chaos import runner
+
+    runner.add_arguments(p)
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from harness.chaos import runner
+
+    return runner.main(args)
 
 
 def _fuzz(args: argparse.Namespace) -> int:

@@ -77,11 +77,31 @@ class Ledger:
 
     def on_alert(self, whatsapp_id: str | None, at: float) -> None:
         entry = self._by_whatsapp_id.get(whatsapp_id or "")
-        if entry is None or entry.outcome is not None:
+        if entry is None:
             self.unmatched_alerts.append(whatsapp_id or "?")
             return
-        self._waiting[entry.phone].remove(entry)
+        if entry.outcome is not None:
+            if not self._shift_send(entry):
+                self.unmatched_alerts.append(whatsapp_id or "?")
+                return
+        else:
+            self._waiting[entry.phone].remove(entry)
         self._settle(entry, MessageOutcome.PARKED, at, None)
+
+    def _shift_send(self, parked: Entry) -> bool:
+        """A message parked after a later one of its contact was answered: the send that was
+        taken for its answer was the later one's. Move it on to the contact's oldest message
+        still waiting (found by the chaos state machine: a burst during a Wasender outage,
+        the first message parked, the second sent). False when there is no such send."""
+        if parked.outcome not in (MessageOutcome.REPLY, MessageOutcome.FALLBACK):
+            return False
+        waiting = self._waiting.get(parked.phone)
+        if not waiting:
+            return False
+        taker = waiting.pop(0)
+        assert parked.outcome is not None and parked.outcome_at is not None
+        self._settle(taker, parked.outcome, parked.outcome_at, parked.reply_text)
+        return True
 
     def _settle(self, entry: Entry, outcome: MessageOutcome, at: float, text: str | None) -> None:
         entry.outcome, entry.outcome_at, entry.reply_text = outcome, at, text

@@ -48,6 +48,9 @@ class RunReport:
     # Per broker node lost (node-loss, rolling-restart): seconds from the last reply before it
     # to the first reply after it.
     failover_seconds: list[float] = field(default_factory=list)
+    # Per fault that measures it: seconds from its end (a heal) to the next reply, None when
+    # no reply came after it.
+    recovery_seconds: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +99,16 @@ def build_report(
     )
 
 
+def recovery_after(entries: list[Entry], at: float) -> float | None:
+    """Seconds from ``at`` to the first reply the user got after it (None: none came)."""
+    after = [
+        e.outcome_at
+        for e in entries
+        if e.outcome is MessageOutcome.REPLY and e.outcome_at is not None and e.outcome_at >= at
+    ]
+    return round(min(after) - at, 3) if after else None
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
@@ -130,6 +143,10 @@ def render(report: RunReport) -> str:
     if r.failover_seconds:
         gaps = ", ".join(f"{g:.2f} s" for g in r.failover_seconds)
         lines.append(f"  failover        {gaps} (last reply before a node loss to first after)")
+    lines += [
+        f"  recovery        {label}: {_ms(seconds)} from its end to the next reply"
+        for label, seconds in r.recovery_seconds.items()
+    ]
     lines += [f"  note            {n}" for n in r.notes]
     verdict = "PASS: every message has exactly one outcome" if r.ok else "FAIL: lost or duplicated"
     lines += ["", verdict]

@@ -209,7 +209,9 @@ async def _drive(
         )
         await fault
         await stack.wait_all(deadline)
-        report = await stack.final_report(scenario.name, time.monotonic() - timeline.began)
+        report = await stack.final_report(
+            scenario.name, time.monotonic() - timeline.began, timeline.faults
+        )
         report.failover_seconds = timeline.failover_seconds(
             [s.received_at for s in stack.wasender.sends]
         )

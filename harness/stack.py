@@ -13,10 +13,11 @@ import contextlib
 import secrets
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aio_pika.abc import AbstractRobustConnection
@@ -39,8 +40,12 @@ from harness.ledger import Entry, Ledger, MessageOutcome
 from harness.namespaces import declared, topology_for
 from harness.postgres import ThrowawayDatabase
 from harness.queue_tools import queue_depth
-from harness.report import RunReport, build_report, tools_from_metrics
+from harness.report import RunReport, build_report, recovery_after, tools_from_metrics
+from harness.timeline import FaultSpan
 from harness.waiting import WaitTimeout, wait_until
+
+if TYPE_CHECKING:  # imported when a run has a network: aiomisc costs half a second to import
+    from harness.network import Network
 
 # How long a run's report waits after the last outcome, so a late duplicate send is counted.
 LATE_DUPLICATE_GRACE = 1.0
@@ -77,6 +82,12 @@ class StackOptions:
     postgres: str | None = None
     # TOPOLOGY_PROFILE of both sides: classic, or quorum (replicated queues, for a cluster).
     topology_profile: Profile = "classic"
+    # Every party reaches the broker and the Node side reaches Wasender through a fault link of
+    # its own (harness/network.py): "agent-1".., "node" (to the broker), "wasender".
+    network: bool = False
+    # The AMQP heartbeat of the agent service and the Node simulator (None: their defaults).
+    heartbeat: int | None = None
+    seed: int = 7  # the network's jitter
 
 
 class SimulationStack(Lifecycle):
@@ -92,6 +103,7 @@ class SimulationStack(Lifecycle):
         self.alerts: AlertReceiver
         self.node: NodeSimulator | None = None
         self.gemini: FakeGemini | None = None
+        self.network: Network | None = None
         self.agents: list[AgentServiceProcess] = []
         self.database_url: str | None = None
         self.webhook_url = ""
@@ -124,19 +136,23 @@ class SimulationStack(Lifecycle):
             )
         )
         self.alerts = await stack.enter_async_context(AlertReceiver())
+        if o.network:
+            from harness.network import Network
+
+            self.network = await stack.enter_async_context(Network(seed=o.seed))
         if o.model == "gemini-fake":
             self.gemini = await stack.enter_async_context(self._fake_gemini())
         if o.node_webhook_url:
             self.webhook_url = o.node_webhook_url
         else:
-            self.node = await stack.enter_async_context(NodeSimulator(self._node_config()))
+            self.node = await stack.enter_async_context(NodeSimulator(await self._node_config()))
             self.webhook_url = self.node.webhook_url
         if o.postgres is not None:
             database = await stack.enter_async_context(ThrowawayDatabase(o.postgres))
             self.database_url = database.url
         state_dir = Path(tempfile.mkdtemp(prefix="harness-agent-state-"))
         for index in range(max(1, o.replicas)):
-            agent = self._agent_process(index, state_dir)
+            agent = self._agent_process(index, state_dir, await self._route(f"agent-{index + 1}"))
             self.agents.append(agent)
             stack.push_async_callback(agent.terminate)
         if o.start_agent:
@@ -155,16 +171,26 @@ class SimulationStack(Lifecycle):
         where = "PostgreSQL" if self.database_url else "embedded SQLite, in-process dedup"
         return f"{count} agent replica{'s' if count != 1 else ''}, state in {where}"
 
-    def _node_config(self) -> NodeSimulatorConfig:
+    async def _route(self, link: str, url: str | None = None) -> str:
+        """``url`` (the broker's by default) as the party named ``link`` reaches it: through a
+        fault link of its own when the run has a network, else directly."""
+        url = url or self.broker.url
+        if self.network is None:
+            return url
+        return (await self.network.add(link, url)).route(url)
+
+    async def _node_config(self) -> NodeSimulatorConfig:
         return NodeSimulatorConfig(
-            amqp_url=self.broker.url,
-            amqp_urls=tuple(broker_urls(self.broker)),
+            amqp_url=await self._route("node"),
+            # Through the links, one broker; otherwise every node (a cluster's) to move to.
+            amqp_urls=() if self.options.network else tuple(broker_urls(self.broker)),
             topology=self.topology,
-            wasender_url=self.wasender.url,
+            wasender_url=await self._route("wasender", self.wasender.url),
             wasender_api_key=self.options.wasender_api_key,
             webhook_secret=self.options.webhook_secret,
             alert_url=self.alerts.url,
             max_retries=len(self.topology.webhook_retry_delays_ms),
+            heartbeat=self.options.heartbeat,
         )
 
     def _fake_gemini(self) -> FakeGemini:
@@ -192,7 +218,7 @@ class SimulationStack(Lifecycle):
             "google_gemini_base_url": self.gemini.url,
         }
 
-    def _agent_process(self, index: int, state_dir: Path) -> AgentServiceProcess:
+    def _agent_process(self, index: int, state_dir: Path, amqp_url: str) -> AgentServiceProcess:
         o = self.options
         if o.agent_log is not None:
             log = o.agent_log if index == 0 else o.agent_log.with_suffix(f".{index}.log")
@@ -200,15 +226,16 @@ class SimulationStack(Lifecycle):
             log = Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
         extra = {"database_url": self.database_url} if self.database_url else {}
         urls = broker_urls(self.broker)
-        if len(urls) > 1:  # a cluster: the service moves to another node when its node dies
+        if len(urls) > 1 and not o.network:  # a cluster: the service moves to a live node
             extra["rabbitmq_urls"] = ",".join(urls)
+        heartbeat = {} if o.heartbeat is None else {"rabbitmq_heartbeat": o.heartbeat}
         return AgentServiceProcess(
-            self.broker.url,
+            amqp_url,
             self.topology,
             log_path=log,
             state_dir=state_dir,
             concurrent_tasks=o.concurrent_tasks,
-            **{**self._model_env(), **extra, **o.service_env},
+            **{**self._model_env(), **extra, **heartbeat, **o.service_env},
         )
 
     # -- driving the system ----------------------------------------------------------------
@@ -284,12 +311,15 @@ class SimulationStack(Lifecycle):
                 total[tool] = total.get(tool, 0.0) + count
         return total
 
-    async def final_report(self, scenario: str, duration: float) -> RunReport:
+    async def final_report(
+        self, scenario: str, duration: float, faults: Iterable[FaultSpan] = ()
+    ) -> RunReport:
         """The run's report once its messages have had their chance: a late duplicate within
-        a second after the last outcome is still seen and counted."""
+        a second after the last outcome is still seen and counted. ``faults`` that measure
+        recovery get the time from their end to the next reply."""
         await asyncio.sleep(LATE_DUPLICATE_GRACE)
         self.collect()
-        return build_report(
+        report = build_report(
             scenario,
             self.ledger,
             duration=duration,
@@ -297,6 +327,12 @@ class SimulationStack(Lifecycle):
             tools=await self.tools_used(),
             broker=f"{self.broker.describe()}; {self.describe_agents()}",
         )
+        for span in faults:
+            if span.measure_recovery and span.ended is not None:
+                report.recovery_seconds[span.label] = recovery_after(
+                    self.ledger.entries, span.ended
+                )
+        return report
 
     async def depths(self) -> dict[str, int]:
         t = self.topology

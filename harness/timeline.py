@@ -24,6 +24,8 @@ class FaultSpan:
     ended: float | None = None
     # A broker node lost at ``began``: the report measures the gap in replies around it.
     failover: bool = False
+    # The report gives the time from its end to the next reply (a network heal, say).
+    measure_recovery: bool = False
 
     def end(self) -> None:
         if self.ended is None:
@@ -44,12 +46,22 @@ class Timeline:
     faults: list[FaultSpan] = field(default_factory=list)
     depths: list[DepthSample] = field(default_factory=list)
 
-    def fault(self, label: str, *, lasts: float | None = None, failover: bool = False) -> FaultSpan:
+    def fault(
+        self,
+        label: str,
+        *,
+        lasts: float | None = None,
+        failover: bool = False,
+        measure_recovery: bool = False,
+    ) -> FaultSpan:
         """A fault that begins now; it ends by ``end()``, or after ``lasts`` seconds when its
         end is a timer in the fake (an injected outage of fixed length). ``failover``: it takes
-        a broker node away, and the report gives the failover time around it."""
+        a broker node away, and the report gives the failover time around it. With
+        ``measure_recovery`` the report says how long the first reply after its end took."""
         now = time.monotonic()
-        span = FaultSpan(label, now, None if lasts is None else now + lasts, failover)
+        span = FaultSpan(
+            label, now, None if lasts is None else now + lasts, failover, measure_recovery
+        )
         self.faults.append(span)
         return span
 

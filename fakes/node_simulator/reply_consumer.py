@@ -8,6 +8,7 @@ reply waiting for its retry holds no consumer slot (DESIGN.md section 5).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -82,9 +83,13 @@ class Publisher:
 
     async def publish(self, routing_key: str, message: aio_pika.Message) -> None:
         # mandatory + on_return_raises: a message no queue takes is an error, not a silent drop.
-        await self._channel.default_exchange.publish(
-            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-        )
+        # The whole call is bounded, not only the wait for the confirm: on a robust channel
+        # that is reconnecting it first waits for the channel (found by the network-cut
+        # scenario: a webhook hung past its client's timeout).
+        async with asyncio.timeout(self._timeout):
+            await self._channel.default_exchange.publish(
+                message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+            )
 
 
 @dataclass(frozen=True)

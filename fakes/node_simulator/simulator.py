@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -68,6 +69,9 @@ class NodeSimulatorConfig:
     # The nodes of a cluster (RABBITMQ_URLS of the Node side): when its node dies, the
     # simulator reconnects to the next. Empty: only amqp_url.
     amqp_urls: tuple[str, ...] = ()
+    # AMQP heartbeat in seconds (None: what the broker proposes, 60 s by default). Network
+    # fault runs shorten it, so a silent link is noticed and dropped within seconds.
+    heartbeat: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.history_turns < 0:
@@ -157,8 +161,9 @@ class NodeSimulator(Lifecycle):
             rate_limit_max_wait=cfg.rate_limit_max_wait,
         )
         stack.push_async_callback(client.close)
+        heartbeat: dict[str, Any] = {} if cfg.heartbeat is None else {"heartbeat": cfg.heartbeat}
         connection = await connect_robust_any(
-            cfg.amqp_urls or (cfg.amqp_url,), reconnect_interval=1, timeout=10
+            cfg.amqp_urls or (cfg.amqp_url,), reconnect_interval=1, timeout=10, **heartbeat
         )
         stack.push_async_callback(connection.close)
         self._connection = connection

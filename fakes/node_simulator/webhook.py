@@ -8,6 +8,7 @@ so Wasender delivers the webhook again instead of the message being lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -66,25 +67,25 @@ def country_code(digits: str) -> str | None:
 _tracer = trace.get_tracer("fakes.node_simulator")
 
 
+# A request's id is uuid5 of the contact and the WhatsApp message id: a publish whose confirm
+# was lost (the link broke after the broker took it) and that is published again when Wasender
+# redelivers the webhook is the same request, which the agent service answers once. With a
+# random id it was two requests and two answers (found by the network-cut and node-loss
+# scenarios). Per contact, since a WhatsApp id is unique in its chat only.
+REQUEST_ID_NAMESPACE = uuid.UUID("0c9f6d3e-2b71-4d8a-9a55-7e3f1c2b8d40")
+
+
+def request_id_for(phone: str, whatsapp_message_id: str) -> str:
+    """The ``messageId`` of the AI request for one WhatsApp message of a contact."""
+    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, f"{phone}/{whatsapp_message_id}"))
+
+
 class PublishFailed(RuntimeError):
     """The broker did not take (confirm) the request."""
 
 
 class InvalidInbound(ValueError):
     """A message that parses but cannot become a valid AgentRequest."""
-
-
-# Requests are named after the WhatsApp message they carry (uuid5 of its id in this namespace):
-# a message published again, after a lost confirm and Wasender's redelivery of the webhook, is
-# the same request, which the agent service answers once, instead of a second request with a
-# second, different reply (found by the node-loss scenario: one reply sent twice in 150). The
-# Node service can use the same namespace (contracts/README.md).
-REQUEST_ID_NAMESPACE = uuid.UUID("5f0c2a3e-9b1d-5c8e-a6f4-2d7b3e9c1a40")
-
-
-def request_id_for(whatsapp_message_id: str) -> str:
-    """The ag_queue messageId of the request that carries this WhatsApp message."""
-    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, whatsapp_message_id))
 
 
 class Intake:
@@ -108,15 +109,34 @@ class Intake:
         # this order across its replicas. Set before any await, so concurrent webhooks of one
         # contact chain up in the order they were built, which is the order they are published.
         self._last_request: dict[str, str] = {}
+        # WhatsApp ids whose first delivery is being stored and published right now.
+        self._queueing: dict[str, asyncio.Event] = {}
 
     async def accept(self, inbound: InboundMessage) -> IntakeResult:
         if inbound.text is None:
             return "skipped"  # media without a caption: nothing for the agent to read
-        # Nothing awaits between this insert and the check, so a concurrent twin sees the row.
-        row_id = self._store.insert_inbound(inbound, inbound.phone)
-        if row_id is None:
-            self._metrics.duplicates.labels(source="webhook").inc()
-            return "duplicate"
+        while True:
+            # Nothing awaits between this insert and the check, so a concurrent twin sees the row.
+            row_id = self._store.insert_inbound(inbound, inbound.phone)
+            if row_id is not None:
+                break
+            first = self._queueing.get(inbound.message_id)
+            if first is None:
+                self._metrics.duplicates.labels(source="webhook").inc()
+                return "duplicate"
+            # Its first delivery is still being published and may yet fail: answering
+            # "duplicate" now would lose the message if it did (found by the network-cut
+            # scenario). Wait for it: published, this is a duplicate; failed (its row undone),
+            # this delivery takes the message on.
+            await first.wait()
+        done = self._queueing[inbound.message_id] = asyncio.Event()
+        try:
+            return await self._accept_new(inbound, row_id)
+        finally:
+            del self._queueing[inbound.message_id]
+            done.set()
+
+    async def _accept_new(self, inbound: InboundMessage, row_id: int) -> IntakeResult:
         self._store.ensure_contact(inbound.phone, inbound.name)
         contact = self._store.contact(inbound.phone)
         if contact is None or not contact.ai_enabled:
@@ -147,7 +167,7 @@ class Intake:
         digits = inbound.phone[1:]
         name = inbound.name or contact.name
         return AgentRequest(
-            messageId=request_id_for(inbound.message_id),
+            messageId=request_id_for(inbound.phone, inbound.message_id),
             timestamp=now_ms(),
             taskType=route_task(inbound.text or ""),
             contact=Contact(
@@ -177,9 +197,13 @@ class Intake:
                 if headers:
                     message.headers = headers
                 await self._publish(self._agent_queue, message)
-        except Exception as exc:
-            # Undo the store so Wasender's retry of this webhook is processed, not deduplicated.
+        except BaseException as exc:
+            # Undo the store so Wasender's retry of this webhook is processed, not deduplicated;
+            # also when the webhook's handler is cancelled because its client gave up (found
+            # by the network-cut scenario: the row stayed, every retry was a "duplicate").
             self._store.forget_inbound(row_id)
+            if not isinstance(exc, Exception):
+                raise
             self._metrics.publish_failures.inc()
             logger.error(
                 "could not publish to %s for %s: %r",

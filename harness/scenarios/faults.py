@@ -14,6 +14,13 @@ from typing import Any
 
 from fakes.wasender_faults import RateLimited, ServerError
 from harness.broker import BrokerCluster, PrivateNode
+from harness.scenarios.network_faults import (
+    BLIP_SECONDS,
+    CUT_HEARTBEAT,
+    network_blip,
+    network_cut,
+    slow_link,
+)
 from harness.stack import SimulationStack
 from harness.timeline import Timeline
 from harness.waiting import WaitTimeout, wait_until
@@ -210,6 +217,28 @@ SCENARIOS: dict[str, Scenario] = {
             stack_options={"topology_profile": "quorum"},
             needs_cluster=True,
             min_messages=400,
+        ),
+        Scenario(
+            "network-blip",
+            f"after 3 outcomes the agent's and the Node side's links to the broker hold every"
+            f" byte for {BLIP_SECONDS:g} s, connections kept open; nothing reconnects",
+            network_blip,
+            stack_options={"network": True},
+        ),
+        Scenario(
+            "network-cut",
+            f"after 3 outcomes the broker links are blackholed until both ends of every"
+            f" connection gave up (heartbeat {CUT_HEARTBEAT} s), then healed: the parties"
+            " reconnect, unacked work is redelivered; the report gives heal to next reply",
+            network_cut,
+            stack_options={"network": True, "heartbeat": CUT_HEARTBEAT},
+        ),
+        Scenario(
+            "slow-link",
+            "after 2 outcomes every link (broker and Wasender) adds 50±30 ms per chunk and"
+            " limits each connection to 32 kB/s, to the end of the run",
+            slow_link,
+            stack_options={"network": True},
         ),
     ]
 }

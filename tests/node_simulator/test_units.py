@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,3 +220,66 @@ async def test_a_message_published_again_is_the_same_request(tmp_path: Path) -> 
     assert published[0] == published[1]
     assert published[2] != published[0]
     store.close()
+
+
+# -- the webhook's intake under a broken broker link (found by the network scenarios) --------
+
+
+class _Publishes:
+    """A publish function whose calls wait until the test lets each go (or fail)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, asyncio.Future[None]]] = []
+
+    async def __call__(self, queue: str, message: object) -> None:
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.calls.append((getattr(message, "message_id", ""), outcome))
+        await outcome
+
+
+def _intake(store: Store, publish: _Publishes) -> object:
+    from fakes.node_simulator import NodeMetrics
+    from fakes.node_simulator.webhook import Intake
+
+    return Intake(store, publish, "ag_queue", NodeMetrics(), history_turns=10)
+
+
+async def test_a_webhook_cancelled_mid_publish_leaves_the_message_new(store: Store) -> None:
+    # Its client gave up (a timeout) while the publish waited on a broken link: Wasender's
+    # redelivery must be published, not answered "duplicate" and lost.
+    publish = _Publishes()
+    intake: Any = _intake(store, publish)
+    first = asyncio.ensure_future(intake.accept(_inbound("W1", "hello")))
+    await wait_until(lambda: len(publish.calls) == 1, timeout=5, what="the first publish")
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    again = asyncio.ensure_future(intake.accept(_inbound("W1", "hello")))
+    await wait_until(lambda: len(publish.calls) == 2, timeout=5, what="the second publish")
+    publish.calls[1][1].set_result(None)
+    assert await again == "queued"
+
+
+async def test_a_twin_waits_for_the_first_delivery_and_takes_over_when_it_fails(
+    store: Store,
+) -> None:
+    from fakes.node_simulator.webhook import request_id_for
+
+    publish = _Publishes()
+    intake: Any = _intake(store, publish)
+    first = asyncio.ensure_future(intake.accept(_inbound("W2", "hello")))
+    await wait_until(lambda: len(publish.calls) == 1, timeout=5, what="the first publish")
+    twin = asyncio.ensure_future(intake.accept(_inbound("W2", "hello")))
+    await asyncio.sleep(0)
+    assert not twin.done()  # not "duplicate" while the first may still fail
+    publish.calls[0][1].set_exception(TimeoutError())
+    from fakes.node_simulator.webhook import PublishFailed
+
+    with pytest.raises(PublishFailed):
+        await first
+    await wait_until(lambda: len(publish.calls) == 2, timeout=5, what="the twin's publish")
+    publish.calls[1][1].set_result(None)
+    assert await twin == "queued"
+    # Both publishes carried the same request id: had the first reached the queue after all
+    # (its confirm lost), the agent service would answer the two as one request.
+    assert publish.calls[0][0] == publish.calls[1][0] == request_id_for(PHONE, "W2")

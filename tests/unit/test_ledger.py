@@ -282,3 +282,17 @@ def test_withdrawing_two_messages_that_share_an_id_is_harmless(ledger: Ledger) -
     ledger.withdraw(first)
     ledger.withdraw(second)  # the id is gone already: nothing to forget twice
     assert ledger.entries == []
+
+
+def test_a_message_parked_after_a_later_one_was_answered_passes_the_send_on(
+    ledger: Ledger,
+) -> None:
+    # A burst during a Wasender outage: the first message's send is parked, the second's
+    # goes out first and is taken for the first's answer until the alert says otherwise.
+    first, second = say(ledger, ANN, 1), say(ledger, ANN, 2)
+    send(ledger, ANN, "answer to 2", second)
+    alert(ledger, first, after=5.0)
+    assert ledger.outcome_of(first) is MessageOutcome.PARKED
+    assert ledger.outcome_of(second) is MessageOutcome.REPLY
+    assert second.reply_text == "answer to 2"
+    assert (ledger.unmatched_alerts, ledger.duplicates, ledger.pending) == ([], [], 0)
