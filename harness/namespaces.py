@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq.exceptions import AMQPError
 
 from agent_service.contract.topology import Topology, declare, delete
 from harness.broker.base import Broker
+from harness.waiting import wait_until
 
 
 def run_prefix() -> str:
@@ -33,11 +35,27 @@ async def declared(connection: AbstractConnection, topology: Topology) -> AsyncI
         await declare(channel, topology)
         yield topology
     finally:
-        cleanup = await connection.channel()
+        cleanup = await _cleanup_channel(connection)
         await delete(cleanup, topology)
         await cleanup.close()
         if not channel.is_closed:
             await channel.close()
+
+
+async def _cleanup_channel(connection: AbstractConnection) -> AbstractChannel:
+    """A channel to delete on. A robust connection whose link dropped during the block
+    reconnects within seconds: wait for it rather than leave the queues behind (and fail a test
+    whose checks had passed, in its teardown)."""
+    opened: list[AbstractChannel] = []
+
+    async def channel_opened() -> bool:
+        with contextlib.suppress(RuntimeError, ConnectionError, AMQPError):
+            opened.append(await connection.channel())
+            return True
+        return False
+
+    await wait_until(channel_opened, timeout=15, what="a channel to clean up on", interval=0.2)
+    return opened[0]
 
 
 @contextlib.asynccontextmanager
