@@ -42,6 +42,21 @@ async def declared(connection: AbstractConnection, topology: Topology) -> AsyncI
             await channel.close()
 
 
+async def broker_with_topology(stack: contextlib.AsyncExitStack) -> tuple[Broker, Topology]:
+    """A broker chosen as everywhere else (``choose_broker``) and the run's topology declared on
+    it, both undone when ``stack`` closes: the start of every standalone rig."""
+    import aio_pika
+
+    from harness.broker import choose_broker  # the backends load on first use
+
+    broker = await stack.enter_async_context(choose_broker())
+    topology = topology_for(broker)
+    connection = await aio_pika.connect_robust(broker.url, timeout=10)
+    stack.push_async_callback(connection.close)
+    await stack.enter_async_context(declared(connection, topology))
+    return broker, topology
+
+
 async def _cleanup_channel(connection: AbstractConnection) -> AbstractChannel:
     """A channel to delete on. A robust connection whose link dropped during the block
     reconnects within seconds: wait for it rather than leave the queues behind (and fail a test

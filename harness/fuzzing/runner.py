@@ -18,15 +18,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from harness.agent_process import AgentServiceProcess
-from harness.broker import choose_broker
 from harness.fuzzing.envelopes import Envelope, batches
 from harness.fuzzing.live import LiveTarget, LoopThread, Tally
-from harness.namespaces import declared, topology_for
+from harness.namespaces import broker_with_topology
 
 # Small rounds: the time budget is checked between them.
 _EXAMPLES_PER_ROUND = 50
@@ -79,11 +77,7 @@ class FuzzRig:
 async def fuzz_rig(log_dir: Path) -> AsyncIterator[FuzzRig]:
     """A broker, the topology, the agent service process and the target, torn down after."""
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(choose_broker())
-        topology = topology_for(broker)
-        connection = await aio_pika.connect_robust(broker.url)
-        stack.push_async_callback(connection.close)
-        await stack.enter_async_context(declared(connection, topology))
+        broker, topology = await broker_with_topology(stack)
         service = AgentServiceProcess(
             broker.url, topology, log_path=log_dir / "agent.log", concurrent_tasks=10
         )

@@ -20,13 +20,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import aio_pika
-
 from fakes.node_simulator import NodeSimulator, NodeSimulatorConfig
 from fakes.wasender import FakeWasender
-from harness.broker import choose_broker
 from harness.fuzzing.webhook_target import WebhookTally, WebhookTarget
-from harness.namespaces import declared, topology_for
+from harness.namespaces import broker_with_topology
 
 if TYPE_CHECKING:
     from harness.fuzzing.live import LoopThread
@@ -77,11 +74,7 @@ def fuzz_webhook(
 async def simulator_target(secret: str) -> AsyncIterator[WebhookTarget]:
     """A broker, the topology, the fake Wasender and our Node simulator, with the target."""
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(choose_broker())
-        topology = topology_for(broker)
-        connection = await aio_pika.connect_robust(broker.url)
-        stack.push_async_callback(connection.close)
-        await stack.enter_async_context(declared(connection, topology))
+        broker, topology = await broker_with_topology(stack)
         wasender = await stack.enter_async_context(FakeWasender(api_key=secrets.token_hex(8)))
         config = NodeSimulatorConfig(
             amqp_url=broker.url,

@@ -12,13 +12,11 @@ import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import aio_pika
-
 from agent_service.contract.topology import Topology
 from agent_service.lifecycle import Lifecycle
 from harness.agent_process import AgentServiceProcess
-from harness.broker import Broker, choose_broker
-from harness.namespaces import declared, topology_for
+from harness.broker import Broker
+from harness.namespaces import broker_with_topology
 
 
 class AgentOnlyStack(Lifecycle):
@@ -31,11 +29,7 @@ class AgentOnlyStack(Lifecycle):
         self.started_at = 0.0
 
     async def _start(self, stack: AsyncExitStack) -> None:
-        self.broker = await stack.enter_async_context(choose_broker())
-        self.topology = topology_for(self.broker)
-        connection = await aio_pika.connect(self.broker.url, timeout=10)
-        stack.push_async_callback(connection.close)
-        await stack.enter_async_context(declared(connection, self.topology))
+        self.broker, self.topology = await broker_with_topology(stack)
         log = Path(tempfile.mkdtemp(prefix="harness-agent-")) / "agent.log"
         agent = AgentServiceProcess(
             self.broker.url,
