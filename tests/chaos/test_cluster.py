@@ -86,7 +86,7 @@ async def test_a_killed_node_rejoins_when_started(broker_cluster: BrokerCluster)
 
 
 @pytest.mark.xfail(
-    strict=False,
+    run=False,
     reason="flaky, open in issue 12: in 2 of 5 full runs the request published after the kill"
     " got no reply within 60 s (the service's link reset, its consumers did not resume)",
 )
