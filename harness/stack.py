@@ -109,6 +109,7 @@ class SimulationStack(Lifecycle):
         self.webhook_url = ""
         self._send_cursor = 0
         self._alert_cursor = 0
+        self._deliveries: set[asyncio.Task[bool]] = set()
         self.started_at = 0.0
 
     async def _start(self, stack: AsyncExitStack) -> None:
@@ -159,6 +160,7 @@ class SimulationStack(Lifecycle):
             # One first, so the schema and the demo data are made once, then the others.
             await self.agents[0].start()
             await asyncio.gather(*(agent.start() for agent in self.agents[1:]))
+        stack.push_async_callback(self._end_deliveries)  # first thing undone at the stop
         self.started_at = time.monotonic()
 
     @property
@@ -252,11 +254,26 @@ class SimulationStack(Lifecycle):
         else:
             payloads = [self.whatsapp.text_event(phone, text, **event)]
         entry = self.ledger.injected(_message_id(payloads[0]), phone, text, task)
+        # Once sent, the message is WhatsApp's to deliver, whether or not its sender waits:
+        # a caller cancelled mid-post (a Locust user stopped mid-turn) must not take back a
+        # message the ledger already owes an answer. The stack owns the delivery; it ends
+        # with the stack.
+        delivery = asyncio.create_task(self._deliver_all(entry, payloads))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+        return entry if await asyncio.shield(delivery) else None
+
+    async def _deliver_all(self, entry: Entry, payloads: list[dict[str, Any]]) -> bool:
         statuses = [await self._deliver(p) for p in payloads]
         if statuses[0] != 200:
             self.ledger.withdraw(entry)
-            return None
-        return entry
+            return False
+        return True
+
+    async def _end_deliveries(self) -> None:
+        for delivery in list(self._deliveries):
+            delivery.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     async def _deliver(self, payload: dict[str, Any], patience: float = 30.0) -> int:
         # Like Wasender: a webhook answered 5xx (the Node side could not reach the broker) or

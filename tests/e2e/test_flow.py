@@ -3,6 +3,7 @@ WhatsApp message out, everything accounted for in the ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -103,6 +104,23 @@ async def test_the_spec_flow_from_webhook_to_whatsapp(make_stack: StackFactory) 
     assert len(sent) == 1 and "1042" in (sent[0].text or "")
     assert stack.node is not None
     assert stack.node.metrics.value("node_consumed_wb_queue_total", status="success") == 1
+
+
+async def test_a_message_whose_sender_stops_waiting_is_still_answered(
+    make_stack: StackFactory,
+) -> None:
+    # A Locust user stopped mid-turn cancels its say(); the message it sent is WhatsApp's
+    # to deliver by then, and the ledger owes it an answer (found: one "lost" per stop).
+    stack = await make_stack(**FAST)
+    saying = asyncio.create_task(stack.say(PHONE, "Hello!", "conversation"))
+    await asyncio.sleep(0)  # say() runs to its first wait: the webhook post under way
+    assert len(stack.ledger.entries) == 1
+    saying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await saying
+    entry = stack.ledger.entries[0]
+    assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
+    assert len(stack.wasender.sends_to(PHONE)) == 1
 
 
 async def test_wasender_5xx_then_recovery(make_stack: StackFactory) -> None:
