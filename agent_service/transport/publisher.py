@@ -9,6 +9,7 @@ reply counted as sent while the request was acked and lost). A return raises ``U
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -73,6 +74,21 @@ class AmqpOutlet:
         except (aiormq.exceptions.PublishError, aiormq.exceptions.ChannelNotFoundEntity):
             # Returned (no queue bound) or, for an exchange, not there at all.
             raise Unroutable(exchange or routing_key) from None
+        except aiormq.exceptions.DeliveryError:
+            # Nacked. RabbitMQ 3.10 gives a channel its quorum-queue client once, from the queue
+            # record, which can still name the leader that just died; that channel's publishes
+            # to the queue are then nacked for good (seen after a node's kill: every reply nacked
+            # for 60 s on the reconnected channel, while a new channel published at once). The
+            # next attempt goes out on a fresh channel.
+            await self._replace(channel)
+            raise
+
+    async def _replace(self, channel: AbstractChannel) -> None:
+        async with self._lock:
+            if self._channel is channel:
+                self._channel = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(channel.close(), self._timeout)
 
     async def publish_reply(self, reply: AgentReply) -> None:
         queue = self._topology.webhook_queue

@@ -85,11 +85,6 @@ async def test_a_killed_node_rejoins_when_started(broker_cluster: BrokerCluster)
     assert await broker_cluster.running_node_names() == {n.name for n in broker_cluster.nodes}
 
 
-@pytest.mark.xfail(
-    run=False,
-    reason="flaky, open in issue 12: in 2 of 5 full runs the request published after the kill"
-    " got no reply within 60 s (the service's link reset, its consumers did not resume)",
-)
 async def test_the_agent_service_moves_to_a_live_node_when_its_node_dies(
     broker_cluster: BrokerCluster, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import aio_pika
+import aiormq
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
@@ -14,8 +15,10 @@ from agent_service.contract import AgentRequest, ReplyStatus, TaskType, Topology
 from agent_service.contract.amqp import DEAD_LETTER_DETAIL_HEADER, DEAD_LETTER_REASON_HEADER
 from agent_service.contract.topology import declare
 from agent_service.pipeline.engine import AgentAnswer
+from agent_service.pipeline.replies import success_reply
 from agent_service.service import AgentService
 from agent_service.testing import FakeEngine
+from agent_service.transport.publisher import AmqpOutlet
 from harness.agent_process import AgentServiceProcess
 from harness.broker import Broker
 from harness.message_factory import agent_request
@@ -174,3 +177,34 @@ async def test_a_request_that_kills_the_service_every_time_ends_in_dlx_agent(
     assert "delivered 3 times" in str(headers[DEAD_LETTER_DETAIL_HEADER])
     assert poison.messageId.encode() in dead[0].body
     assert set(collector.replies) == {healthy.messageId}  # the poison got no reply
+
+
+async def test_a_nacked_reply_goes_out_on_a_fresh_channel_next_time(
+    make_topology: TopologyFactory, amqp_connection: AbstractRobustConnection
+) -> None:
+    # RabbitMQ 3.10 nacks, for good, the publishes of a channel whose quorum-queue client
+    # was made while the queue record named a dead leader (the agent service's replies after
+    # its node's kill). A nack is made here with a full reject-publish queue.
+    topology = await make_topology(declared=False)
+    setup = await amqp_connection.channel()
+    full = {"x-max-length": 1, "x-overflow": "reject-publish"}
+    queue = await setup.declare_queue(topology.webhook_queue, durable=True, arguments=full)
+    opened: list[aio_pika.abc.AbstractChannel] = []
+
+    async def open_channel() -> aio_pika.abc.AbstractChannel:
+        opened.append(await amqp_connection.channel(publisher_confirms=True))
+        return opened[-1]
+
+    outlet = AmqpOutlet(open_channel, topology)
+    replies = [
+        success_reply(agent_request(TaskType.ORDER), AgentAnswer(text="ok"), 0.1) for _ in range(3)
+    ]
+    await outlet.publish_reply(replies[0])
+    with pytest.raises(aiormq.exceptions.DeliveryError):
+        await outlet.publish_reply(replies[1])  # the queue is full: nacked
+    await queue.purge()
+    await outlet.publish_reply(replies[2])
+    assert len(opened) == 2 and opened[0].is_closed
+    got = await drain(amqp_connection, topology.webhook_queue)
+    assert [m.message_id for m in got] == [replies[2].messageId]
+    await queue.delete(if_unused=False, if_empty=False)
