@@ -8,16 +8,14 @@ reply counted as sent while the request was acked and lost). A return raises ``U
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractExchange
 
 from agent_service.contract.amqp import (
     RETRY_LEVEL_HEADER,
@@ -30,11 +28,11 @@ from agent_service.contract.topology import Topology
 from agent_service.observability.logging import mask_phone
 from agent_service.observability.tracing import inject, publishing
 from agent_service.pipeline.decisions import Retry
+from agent_service.transport.channels import OpenChannel, PublishChannel
 from agent_service.transport.settle import Properties, Unroutable
 
 log = logging.getLogger(__name__)
 
-OpenChannel = Callable[[], Awaitable[AbstractChannel]]
 # Written by the broker when it dead-letters (here: the retry wait queues' expiries); a copy
 # must not carry them, or the reader takes this dead letter for an expired one.
 _BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
@@ -44,24 +42,14 @@ class AmqpOutlet:
     """The ``Outlet`` of ``transport.settle`` on an aio-pika connection."""
 
     def __init__(self, open_channel: OpenChannel, topology: Topology, *, timeout: float = 15.0):
-        self._open_channel = open_channel
-        self._channel: AbstractChannel | None = None
-        self._lock = asyncio.Lock()
+        self._channel = PublishChannel(open_channel, close_timeout=timeout)
         self._topology = topology
         self._timeout = timeout
-
-    async def _current(self) -> AbstractChannel:
-        # A robust channel that failed to come back after a reconnect stays closed for good:
-        # open a fresh one rather than failing every publish from then on.
-        async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                self._channel = await self._open_channel()
-            return self._channel
 
     async def _publish(
         self, message: aio_pika.Message, routing_key: str, exchange: str = ""
     ) -> None:
-        channel = await self._current()
+        channel = await self._channel.get()
         target: AbstractExchange = (
             await channel.get_exchange(exchange, ensure=False)
             if exchange
@@ -75,20 +63,9 @@ class AmqpOutlet:
             # Returned (no queue bound) or, for an exchange, not there at all.
             raise Unroutable(exchange or routing_key) from None
         except aiormq.exceptions.DeliveryError:
-            # Nacked. RabbitMQ 3.10 gives a channel its quorum-queue client once, from the queue
-            # record, which can still name the leader that just died; that channel's publishes
-            # to the queue are then nacked for good (seen after a node's kill: every reply nacked
-            # for 60 s on the reconnected channel, while a new channel published at once). The
-            # next attempt goes out on a fresh channel.
-            await self._replace(channel)
+            # Nacked: the next attempt goes out on a fresh channel (transport/channels.py).
+            await self._channel.nacked(channel)
             raise
-
-    async def _replace(self, channel: AbstractChannel) -> None:
-        async with self._lock:
-            if self._channel is channel:
-                self._channel = None
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(channel.close(), self._timeout)
 
     async def publish_reply(self, reply: AgentReply) -> None:
         queue = self._topology.webhook_queue

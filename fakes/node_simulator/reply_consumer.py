@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+import aiormq
+from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -25,6 +26,7 @@ from agent_service.contract.codec import ContractError, decode_reply
 from agent_service.contract.messages import AgentReply, epoch_seconds
 from agent_service.contract.topology import Topology
 from agent_service.observability.tracing import consuming
+from agent_service.transport.channels import PublishChannel
 from fakes.node_simulator.metrics import AlertSink, NodeMetrics
 from fakes.node_simulator.store import OutcomeLedger, Store
 from fakes.node_simulator.wasender_client import SendResult, WasenderClient, send_until_verdict
@@ -77,7 +79,7 @@ def copy_message(
 class Publisher:
     """Publishes on one confirm channel; raises unless the broker confirmed the message."""
 
-    def __init__(self, channel: AbstractChannel, timeout: float) -> None:
+    def __init__(self, channel: PublishChannel, timeout: float) -> None:
         self._channel = channel
         self._timeout = timeout
 
@@ -87,9 +89,18 @@ class Publisher:
         # that is reconnecting it first waits for the channel (found by the network-cut
         # scenario: a webhook hung past its client's timeout).
         async with asyncio.timeout(self._timeout):
-            await self._channel.default_exchange.publish(
-                message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-            )
+            channel = await self._channel.get()
+            try:
+                await channel.default_exchange.publish(
+                    message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+                )
+            except aiormq.exceptions.PublishError:
+                raise  # returned: no queue took it
+            except aiormq.exceptions.DeliveryError:
+                # Nacked: the next attempt goes out on a fresh channel, as the agent service's
+                # do (agent_service/transport/channels.py says why).
+                await self._channel.nacked(channel)
+                raise
 
 
 @dataclass(frozen=True)

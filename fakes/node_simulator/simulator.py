@@ -27,6 +27,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from agent_service.contract.messages import FALLBACK_TEXT
 from agent_service.contract.topology import Topology, declare
 from agent_service.lifecycle import Lifecycle
+from agent_service.transport.channels import PublishChannel
 from agent_service.transport.connection import connect_robust_any
 from fakes.node_simulator.dead_letters import DeadLetterMonitor
 from fakes.node_simulator.metrics import Alert, AlertSink, NodeMetrics
@@ -145,7 +146,7 @@ class NodeSimulator(Lifecycle):
         self._store: Store | None = None
         self._courier: Courier | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._publish_channel: AbstractChannel | None = None
+        self._publish_channel: PublishChannel | None = None
         self._url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -169,7 +170,10 @@ class NodeSimulator(Lifecycle):
         self._connection = connection
         async with connection.channel() as setup:
             await declare(setup, cfg.topology)
-        publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        publish_channel = PublishChannel(
+            lambda: connection.channel(publisher_confirms=True, on_return_raises=True)
+        )
+        await publish_channel.get()  # opened at the start, so a broken broker shows now
         self._publish_channel = publish_channel
         publisher = Publisher(publish_channel, cfg.publish_timeout)
         self._courier = courier = Courier(
@@ -237,7 +241,7 @@ class NodeSimulator(Lifecycle):
             connection is not None
             and connection.connected.is_set()
             and channel is not None
-            and not channel.is_closed
+            and channel.usable
         )
 
     # -- Python API ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiormq
 import pytest
 
 from agent_service.contract.codec import to_json_bytes
@@ -21,6 +22,7 @@ from agent_service.contract.topology import Topology
 from agent_service.pipeline.engine import AgentAnswer
 from agent_service.pipeline.failures import Failure, FailureKind
 from agent_service.pipeline.replies import error_reply, success_reply
+from agent_service.transport.channels import PublishChannel
 from fakes import FakeWasender, InvalidNumber, ServerError
 from fakes.node_simulator.metrics import AlertSink, NodeMetrics
 from fakes.node_simulator.reply_consumer import (
@@ -312,9 +314,43 @@ async def test_the_publisher_publishes_mandatory_with_its_timeout() -> None:
 
     class Channel:
         default_exchange = Exchange()
+        is_closed = False
+
+    async def open_channel() -> Any:
+        return Channel()
 
     message = aio_pika.Message(b"x")
-    await Publisher(Channel(), 2.5).publish("wb_queue.retry.1", message)  # type: ignore[arg-type]
+    await Publisher(PublishChannel(open_channel), 2.5).publish("wb_queue.retry.1", message)
     assert calls == [
         (message, {"routing_key": "wb_queue.retry.1", "mandatory": True, "timeout": 2.5})
     ]
+
+
+async def test_after_a_nack_the_publisher_publishes_on_a_fresh_channel() -> None:
+    opened: list[Any] = []
+
+    class Channel:
+        def __init__(self, nack: bool) -> None:
+            self.nack = nack
+            self.is_closed = False
+            self.published = 0
+            self.default_exchange = self
+
+        async def publish(self, message: aio_pika.Message, **kwargs: Any) -> None:
+            if self.nack:
+                raise aiormq.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
+            self.published += 1
+
+        async def close(self) -> None:
+            self.is_closed = True
+
+    async def open_channel() -> Any:
+        opened.append(Channel(nack=not opened))  # the first channel nacks every publish
+        return opened[-1]
+
+    publisher = Publisher(PublishChannel(open_channel), 2.5)
+    with pytest.raises(aiormq.exceptions.DeliveryError):
+        await publisher.publish("ag_queue", aio_pika.Message(b"x"))
+    await publisher.publish("ag_queue", aio_pika.Message(b"x"))
+    assert [c.published for c in opened] == [0, 1]
+    assert opened[0].is_closed
