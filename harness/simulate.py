@@ -15,9 +15,13 @@ from pathlib import Path
 
 from agent_service.contract.topology import PROFILES
 from harness.broker import Broker, BrokerCluster, BrokerError, PrivateNode, choose_broker
+from harness.broker.external import ExternalBroker
 from harness.broker.select import CHOICES
+from harness.fakes_cli import ENV_OF_KEY, ENV_OF_SIGNATURE
 from harness.ledger import Entry
+from harness.node_service import ENV_NODE_URL, ENV_WASENDER_PORT, NodeServiceError
 from harness.postgres import server_url
+from harness.process_tools import free_port
 from harness.report import RunReport, render
 from harness.scenarios import SCENARIOS, Scenario, conversation_plan, run_conversations
 from harness.stack import MODELS, SimulationStack, StackOptions
@@ -80,12 +84,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also write a self-contained HTML page: a timeline (messages/s, latency p50/p95,"
         " queue depths, outcomes, faults) and the summary table",
     )
-    p.add_argument(
-        "--node-url",
-        help="the Node team's real webhook URL instead of the simulator; start it with the "
-        "Wasender URL, API key and webhook secret this command prints",
+    node = p.add_argument_group(
+        "the Node team's real service (contracts/README.md, 'Running the harness against your"
+        " service')"
     )
-    p.add_argument("--wasender-port", type=int, default=0, help="fixed port for the fake Wasender")
+    node.add_argument(
+        "--node-url",
+        default=os.environ.get(ENV_NODE_URL) or None,
+        help="its webhook URL, instead of the Node simulator (default: $HARNESS_NODE_URL). The"
+        " run uses the production queue names on --broker-url, verifies them against the"
+        " contract first, declares only what is missing and deletes nothing",
+    )
+    node.add_argument(
+        "--broker-url",
+        default=None,
+        help="the broker the Node service uses (default: $HARNESS_BROKER_URL); needed with"
+        " --node-url",
+    )
+    node.add_argument(
+        "--wasender-port",
+        type=int,
+        default=int(os.environ.get(ENV_WASENDER_PORT) or 0),
+        help="fixed port of the fake Wasender (default: $HARNESS_WASENDER_PORT; with --node-url"
+        " a free one is chosen and printed)",
+    )
+    node.add_argument(
+        "--wasender-api-key",
+        default=os.environ.get(ENV_OF_KEY) or None,
+        help="the fake Wasender's API key (default: $WASENDER_API_KEY, else generated and printed)",
+    )
+    node.add_argument(
+        "--webhook-secret",
+        default=os.environ.get(ENV_OF_SIGNATURE) or None,
+        help="the webhook signature secret (default: $WEBHOOK_SECRET, else generated and printed)",
+    )
+    node.add_argument(
+        "--alert-port",
+        type=int,
+        default=0,
+        help="fixed port of the alert receiver (ALERT_URL; with --node-url a free one is chosen)",
+    )
+    node.add_argument(
+        "--node-timeout",
+        type=float,
+        default=30.0,
+        help="seconds the Node service may take to answer at the start (default %(default)s)",
+    )
     p.add_argument(
         "--seed", type=int, default=7, help="seed of the conversation mix (default %(default)s)"
     )
@@ -117,6 +161,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="share the replicas' state in PostgreSQL: the run creates a database of its own on"
         " this server (default: HARNESS_POSTGRES_URL or the local one) and drops it at the end",
     )
+
+
+def _node_options(
+    args: argparse.Namespace, options: StackOptions, out: Callable[[str], object]
+) -> StackOptions:
+    """The options of a run against a real Node service, printed before anything starts:
+    the Node service is started with them (a generated key or port is known only here)."""
+    options = replace(
+        options,
+        node_webhook_url=args.node_url,
+        wasender_port=args.wasender_port or free_port(),
+        alert_port=getattr(args, "alert_port", 0) or free_port(),
+        wasender_api_key=args.wasender_api_key or options.wasender_api_key,
+        webhook_secret=args.webhook_secret or options.webhook_secret,
+        node_timeout=getattr(args, "node_timeout", 30.0),
+    )
+    out("Start the Node service with these settings (or give yours with the options):")
+    out(f"  WASENDER_API_URL=http://127.0.0.1:{options.wasender_port}")
+    out(f"  WASENDER_API_KEY={options.wasender_api_key}")
+    out(f"  WEBHOOK_SECRET={options.webhook_secret}")
+    out(f"  ALERT_URL=http://127.0.0.1:{options.alert_port}/alerts")
+    return options
+
+
+def _node_broker(args: argparse.Namespace) -> Broker:
+    url = getattr(args, "broker_url", None) or os.environ.get("HARNESS_BROKER_URL", "")
+    if not url:
+        raise NodeServiceError(
+            "--node-url needs --broker-url (or HARNESS_BROKER_URL): the broker the Node service"
+            " uses; a broker the harness starts itself is not known to it before the run"
+        )
+    return ExternalBroker(url)
 
 
 @dataclass(frozen=True)
@@ -167,12 +243,14 @@ async def run(
         model=args.model,
         model_latency=args.model_latency,
         concurrent_tasks=args.concurrent_tasks,
-        node_webhook_url=args.node_url,
-        wasender_port=args.wasender_port,
         replicas=max(args.replicas, scenario.min_replicas),
         postgres=args.postgres,
     )
     options = replace(options, **scenario.stack_options)
+    if getattr(args, "node_url", None):
+        options = _node_options(args, options, out)
+        if broker is None:
+            broker = _node_broker(args)
     profile = getattr(args, "topology_profile", None)
     if profile is not None:
         options = replace(options, topology_profile=profile)
@@ -181,6 +259,9 @@ async def run(
             broker = await exits.enter_async_context(
                 broker_for(scenario, getattr(args, "broker", None))
             )
+        elif isinstance(broker, ExternalBroker) and options.node_webhook_url:
+            _check_broker(scenario, broker)
+            await exits.enter_async_context(broker)
         stack = await exits.enter_async_context(SimulationStack(options, broker=broker))
         return await _drive(stack, scenario, args, out)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
@@ -193,8 +274,9 @@ async def _drive(
     out: Callable[[str], object],
 ) -> SimulationResult:
     out(f"broker: {stack.broker.describe()}")
-    if args.node_url:
-        out(f"fake Wasender: {stack.wasender.url} (API key and webhook secret in the options)")
+    if stack.provisioned is not None:
+        created = ", ".join(stack.provisioned.created) or "nothing"
+        out(f"Node service at {stack.webhook_url}: the topology agrees; created {created}")
     out(f"scenario '{scenario.name}': {scenario.description}")
     messages = max(args.messages, scenario.min_messages)
     plans = conversation_plan(messages, args.contacts, seed=args.seed)
@@ -203,11 +285,17 @@ async def _drive(
     try:
         deadline = timeline.began + args.deadline
         fault = asyncio.create_task(scenario.inject(stack, timeline))
-        await asyncio.wait_for(
-            run_conversations(stack, plans, duplicate_every=scenario.duplicate_every),
-            timeout=args.deadline,
-        )
-        await fault
+        try:
+            await asyncio.wait_for(
+                run_conversations(stack, plans, duplicate_every=scenario.duplicate_every),
+                timeout=args.deadline,
+            )
+        except TimeoutError:
+            # The report still comes, with what had no outcome as missing (exit status 1).
+            out(f"deadline of {args.deadline:g} s passed: the report counts what came by then")
+            fault.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fault
         await stack.wait_all(deadline)
         report = await stack.final_report(
             scenario.name, time.monotonic() - timeline.began, timeline.faults

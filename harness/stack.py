@@ -38,10 +38,12 @@ from harness.agent_process import AgentServiceProcess
 from harness.broker import Broker, broker_urls, choose_broker
 from harness.ledger import Entry, Ledger, MessageOutcome
 from harness.namespaces import declared, topology_for
+from harness.node_service import prepare_topology, wait_answering
 from harness.postgres import ThrowawayDatabase
 from harness.queue_tools import queue_depth
 from harness.report import RunReport, build_report, recovery_after, tools_from_metrics
 from harness.timeline import FaultSpan
+from harness.topology_provision import Declared
 from harness.waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:  # imported when a run has a network: aiomisc costs half a second to import
@@ -69,6 +71,9 @@ class StackOptions:
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     wasender_api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     wasender_port: int = 0
+    alert_port: int = 0  # the alert receiver's (ALERT_URL of a real Node service)
+    # How long the Node service at node_webhook_url may take to answer at the start.
+    node_timeout: float = 30.0
     # The fake Wasender's rate limit: sends per window (None: unlimited) and the window's length.
     wasender_rate_limit_per_minute: int | None = None
     wasender_rate_limit_window_seconds: float = 60.0
@@ -106,6 +111,7 @@ class SimulationStack(Lifecycle):
         self.network: Network | None = None
         self.agents: list[AgentServiceProcess] = []
         self.database_url: str | None = None
+        self.provisioned: Declared | None = None  # against a real Node service: what it did
         self.webhook_url = ""
         self._send_cursor = 0
         self._alert_cursor = 0
@@ -118,16 +124,24 @@ class SimulationStack(Lifecycle):
             self.broker = self._given_broker
         else:
             self.broker = await stack.enter_async_context(choose_broker())
-        base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms, profile=o.topology_profile)
-        self.topology = topology_for(
-            self.broker,
-            base,
-            agent_retry_delays_ms=o.retry_delays_ms,
-            webhook_retry_delays_ms=o.retry_delays_ms,
-        )
+        if o.node_webhook_url:
+            # The Node team's service: its broker, the contract's production names and
+            # settings (its own), verified first, only the missing declared, nothing deleted.
+            self.topology = Topology(profile=o.topology_profile)
+        else:
+            base = replace(Topology(), agent_ttl_ms=o.agent_ttl_ms, profile=o.topology_profile)
+            self.topology = topology_for(
+                self.broker,
+                base,
+                agent_retry_delays_ms=o.retry_delays_ms,
+                webhook_retry_delays_ms=o.retry_delays_ms,
+            )
         self.connection = await connect_robust_any(broker_urls(self.broker), reconnect_interval=0.5)
         stack.push_async_callback(self.connection.close)
-        await stack.enter_async_context(declared(self.connection, self.topology))
+        if o.node_webhook_url:
+            self.provisioned = await prepare_topology(self.connection, self.topology)
+        else:
+            await stack.enter_async_context(declared(self.connection, self.topology))
         self.wasender = await stack.enter_async_context(
             FakeWasender(
                 api_key=o.wasender_api_key,
@@ -136,7 +150,7 @@ class SimulationStack(Lifecycle):
                 rate_limit_window_seconds=o.wasender_rate_limit_window_seconds,
             )
         )
-        self.alerts = await stack.enter_async_context(AlertReceiver())
+        self.alerts = await stack.enter_async_context(AlertReceiver(port=o.alert_port))
         if o.network:
             from harness.network import Network
 
@@ -145,6 +159,7 @@ class SimulationStack(Lifecycle):
             self.gemini = await stack.enter_async_context(self._fake_gemini())
         if o.node_webhook_url:
             self.webhook_url = o.node_webhook_url
+            await wait_answering(self.webhook_url, o.node_timeout)
         else:
             self.node = await stack.enter_async_context(NodeSimulator(await self._node_config()))
             self.webhook_url = self.node.webhook_url
