@@ -1,10 +1,13 @@
 """The ledger: every user message a scenario injects, and what the user got for it.
 
 Outcomes are read where the user would see them: sends at the fake Wasender (a reply, or the
-fallback text) and admin alerts (parked). A send is attributed to the oldest message of that
-contact still waiting for an outcome; a send to a contact with nothing waiting is a duplicate.
-Scenarios keep one message per contact in flight (a person waits for the answer), so the
-attribution is exact there; bursts are attributed in order.
+fallback text) and admin alerts (parked, by WhatsApp id). A send comes with the WhatsApp id of
+the message it answered when the Node side recorded it (the Node simulator does: Wasender's
+msgId against the request); a second send for a message is then a duplicate, even in a burst
+where the contact's next message still waits. A send without one (the Node team's real
+service) is attributed to the oldest message of that contact still waiting, which is exact
+only when a contact waits for each answer; a send to a contact with nothing waiting is a
+duplicate.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Entry:
     outcome: MessageOutcome | None = None
     outcome_at: float | None = None
     reply_text: str | None = None
+    exact: bool = False  # the outcome was tied to this message by its id, not by its phone
 
     @property
     def latency(self) -> float | None:
@@ -62,18 +66,26 @@ class Ledger:
         self._waiting[entry.phone].remove(entry)
         self._by_whatsapp_id.pop(entry.whatsapp_id, None)
 
-    def on_send(self, to: str, text: str, at: float) -> None:
-        waiting = self._waiting.get(digits_of(to))
-        if not waiting:
-            self.duplicates.append((digits_of(to), text))
-            return
-        entry = waiting.pop(0)
+    def on_send(self, to: str, text: str, at: float, whatsapp_id: str | None = None) -> None:
         outcome = (
             MessageOutcome.FALLBACK
             if text.strip() == self.fallback_text.strip()
             else MessageOutcome.REPLY
         )
-        self._settle(entry, outcome, at, text)
+        entry = self._by_whatsapp_id.get(whatsapp_id) if whatsapp_id else None
+        if entry is not None:
+            if entry.outcome is not None:
+                self.duplicates.append((entry.phone, text))
+                return
+            self._waiting[entry.phone].remove(entry)
+            self._settle(entry, outcome, at, text)
+            entry.exact = True
+            return
+        waiting = self._waiting.get(digits_of(to))
+        if not waiting:
+            self.duplicates.append((digits_of(to), text))
+            return
+        self._settle(waiting.pop(0), outcome, at, text)
 
     def on_alert(self, whatsapp_id: str | None, at: float) -> None:
         entry = self._by_whatsapp_id.get(whatsapp_id or "")
@@ -81,7 +93,8 @@ class Ledger:
             self.unmatched_alerts.append(whatsapp_id or "?")
             return
         if entry.outcome is not None:
-            if not self._shift_send(entry):
+            # An exact outcome is not moved: a second outcome for one message is an anomaly.
+            if entry.exact or not self._shift_send(entry):
                 self.unmatched_alerts.append(whatsapp_id or "?")
                 return
         else:

@@ -44,6 +44,9 @@ class RunReport:
     throughput_per_second: float
     broker: str
     unmatched_alerts: int = 0
+    # Outcomes tied to their message by id (a send the Node side recorded, an alert), and by
+    # the contact's phone number alone (exact only if each contact waited for its answers).
+    attributed: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Per broker node lost (node-loss, rolling-restart): seconds from the last reply before it
     # to the first reply after it.
@@ -96,7 +99,14 @@ def build_report(
         throughput_per_second=round(settled / duration, 2) if duration > 0 else 0.0,
         broker=broker,
         unmatched_alerts=len(ledger.unmatched_alerts),
+        attributed=_attribution(ledger.entries),
     )
+
+
+def _attribution(entries: list[Entry]) -> dict[str, int]:
+    by_id = sum(1 for e in entries if e.exact or e.outcome is MessageOutcome.PARKED)
+    settled = sum(1 for e in entries if e.outcome is not None)
+    return {"by_id": by_id, "by_phone": settled - by_id}
 
 
 def recovery_after(entries: list[Entry], at: float) -> float | None:
@@ -139,6 +149,11 @@ def render(report: RunReport) -> str:
         )
     tools = ", ".join(f"{name} {int(n)}" for name, n in sorted(r.tools_used.items())) or "-"
     depths = ", ".join(f"{name} {n}" for name, n in r.queue_depths.items()) or "-"
+    if r.attributed.get("by_phone"):
+        lines.append(
+            f"  attribution     {r.attributed['by_phone']} outcomes tied to their message by the"
+            " contact's phone only (exact only if each contact waited for its answers)"
+        )
     lines += ["", f"  tools used      {tools}", f"  queue depths    {depths}"]
     if r.failover_seconds:
         gaps = ", ".join(f"{g:.2f} s" for g in r.failover_seconds)

@@ -287,7 +287,9 @@ async def _drive(
         fault = asyncio.create_task(scenario.inject(stack, timeline))
         try:
             await asyncio.wait_for(
-                run_conversations(stack, plans, duplicate_every=scenario.duplicate_every),
+                run_conversations(
+                    stack, plans, duplicate_every=scenario.duplicate_every, bursts=scenario.bursts
+                ),
                 timeout=args.deadline,
             )
         except TimeoutError:

@@ -51,6 +51,9 @@ if TYPE_CHECKING:  # imported when a run has a network: aiomisc costs half a sec
 
 # How long a run's report waits after the last outcome, so a late duplicate send is counted.
 LATE_DUPLICATE_GRACE = 1.0
+# How long a send may wait for the Node simulator's record of the message it answered
+# (written once Wasender answered the send) before it is attributed by phone number.
+ATTRIBUTION_GRACE = 2.0
 # Retry waits short enough for a run to finish in seconds; TTLs stay at production values.
 DEMO_RETRY_DELAYS_MS = (1_000, 2_000, 4_000)
 
@@ -306,9 +309,15 @@ class SimulationStack(Lifecycle):
     def collect(self) -> None:
         """Take new sends and alerts into the ledger."""
         sends = self.wasender.sends
+        now = time.monotonic()
         for sent in sends[self._send_cursor :]:
-            self.ledger.on_send(sent.to, sent.text or "", sent.received_at)
-        self._send_cursor = len(sends)
+            whatsapp_id = None
+            if self.node is not None:
+                whatsapp_id = self.node.whatsapp_id_of_send(sent.msg_id)
+                if whatsapp_id is None and now - sent.received_at < ATTRIBUTION_GRACE:
+                    break  # the Node side records the send once Wasender answered: soon
+            self.ledger.on_send(sent.to, sent.text or "", sent.received_at, whatsapp_id)
+            self._send_cursor += 1
         alerts = self.alerts.alerts
         for alert in alerts[self._alert_cursor :]:
             self.ledger.on_alert(alert.whatsapp_message_id, alert.received_at)

@@ -178,7 +178,7 @@ class DeadLetterMonitor:
             )
             attempts = verdict.attempts
             if verdict.action == "sent":
-                courier.delivered(request_id, phone, text, kind)
+                courier.delivered(request_id, phone, text, kind, verdict.result.msg_id)
                 return
             if verdict.action == "park":
                 await courier.park(

@@ -132,9 +132,13 @@ class Courier:
     def send_failed(self, result: SendResult) -> None:
         self.metrics.send_failures.labels(reason=result.reason).inc()
 
-    def delivered(self, request_id: str, phone: str, text: str, kind: SendKind) -> None:
+    def delivered(
+        self, request_id: str, phone: str, text: str, kind: SendKind, msg_id: object = None
+    ) -> None:
         # The history gets what the user actually read, so the next request's context is true.
         self.store.add_assistant(phone, text, request_id)
+        if msg_id is not None:
+            self.store.record_send(str(msg_id), request_id)
         self.ledger.finish(request_id, "fallback" if kind == "fallback" else "reply")
         self.metrics.sends.labels(kind=kind).inc()
         logger.info("✅ Sent %s to %s", kind, mask(phone), extra={"requestId": request_id})
@@ -254,7 +258,9 @@ class ReplyConsumer:
                 on_failure=courier.send_failed,
             )
         if verdict.action == "sent":
-            courier.delivered(request_id, phone, reply.response.text, "reply")
+            courier.delivered(
+                request_id, phone, reply.response.text, "reply", verdict.result.msg_id
+            )
         elif verdict.action == "park":
             await courier.park(
                 message,

@@ -289,6 +289,15 @@ class NodeSimulator(Lifecycle):
         """request id -> 'reply' | 'fallback' | 'parked', for every request settled so far."""
         return self._require_store().outcomes()
 
+    def whatsapp_id_of_send(self, msg_id: object) -> str | None:
+        """The WhatsApp message a Wasender send (by its msgId) answered; None until the send
+        is recorded (just after Wasender answered it), or when not running."""
+        store = self._store
+        if store is None or not self.running:
+            return None
+        request_id = store.request_of_send(str(msg_id))
+        return None if request_id is None else store.whatsapp_id_for(request_id)
+
     def _require_store(self) -> Store:
         if self._store is None or not self.running:
             raise RuntimeError("NodeSimulator is not running")

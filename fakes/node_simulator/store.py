@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
     outcome TEXT NOT NULL,
     at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sends (
+    msg_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 """
 
 
@@ -175,6 +180,20 @@ class Store:
             (request_id, outcome, _now_ms()),
         )
         return cursor.rowcount == 1
+
+    def record_send(self, msg_id: str, request_id: str) -> None:
+        """Wasender's msgId of a send made for ``request_id``: what ties a send to its message
+        (the harness's ledger reads it; a phone number alone cannot, in a burst)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO sends (msg_id, request_id, at) VALUES (?, ?, ?)",
+            (msg_id, request_id, _now_ms()),
+        )
+
+    def request_of_send(self, msg_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT request_id FROM sends WHERE msg_id = ?", (msg_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def outcomes(self) -> dict[str, RequestOutcome]:
         rows = self._db.execute("SELECT request_id, outcome FROM outcomes ORDER BY at").fetchall()

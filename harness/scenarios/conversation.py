@@ -79,17 +79,27 @@ async def run_conversations(
     answer_timeout: float = 60.0,
     think_time: float = 0.05,
     duplicate_every: int = 0,
+    bursts: bool = False,
     seed: int = 7,
 ) -> None:
-    """Each contact sends its next message once the previous one has an outcome."""
+    """Each contact sends its next message once the previous one has an outcome; with
+    ``bursts``, two or three messages in a row without waiting, then waits for all of them."""
     rng = random.Random(seed)
 
     async def chain(turns: list[PlannedMessage]) -> None:
-        for i, turn in enumerate(turns):
-            duplicate = bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
-            entry = await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicate)
-            if entry is not None:
-                await stack.wait_outcome(entry, answer_timeout)
+        i = 0
+        while i < len(turns):
+            group = turns[i : i + (rng.choice((2, 3)) if bursts else 1)]
+            entries = []
+            for turn in group:
+                duplicate = bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
+                entries.append(
+                    await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicate)
+                )
+                i += 1
+            await asyncio.gather(
+                *(stack.wait_outcome(e, answer_timeout) for e in entries if e is not None)
+            )
             await asyncio.sleep(rng.uniform(0, think_time))
 
     await asyncio.gather(*(chain(turns) for turns in plans))

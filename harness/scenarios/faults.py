@@ -138,6 +138,8 @@ class Scenario:
     fault: Fault = _nothing
     stack_options: dict[str, Any] = field(default_factory=dict)
     duplicate_every: int = 0
+    # Contacts send two or three messages in a row without waiting for the answers.
+    bursts: bool = False
     min_replicas: int = 1
     # It stops or kills the broker: only a private node, which the harness owns, may be.
     needs_private_node: bool = False
@@ -160,6 +162,12 @@ SCENARIOS: dict[str, Scenario] = {
             "every third message arrives twice (messages.upsert and messages.received);"
             " each must still get one answer",
             duplicate_every=3,
+        ),
+        Scenario(
+            "bursts",
+            "contacts send two or three messages in a row without waiting; each answer is"
+            " tied to its own message, so a late or second answer is counted as such",
+            bursts=True,
         ),
         Scenario(
             "wasender-outage",

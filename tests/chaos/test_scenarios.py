@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
         "broker-kill",
         "model-failures",
         "duplicates",
+        "bursts",
         "rate-limit",
         "replica-kill",
     ],
@@ -49,7 +50,10 @@ async def test_scenario_loses_and_duplicates_nothing(
     began = time.monotonic()
     fault = asyncio.create_task(scenario.inject(stack))
     await run_conversations(
-        stack, conversation_plan(24, 6), duplicate_every=scenario.duplicate_every
+        stack,
+        conversation_plan(24, 6),
+        duplicate_every=scenario.duplicate_every,
+        bursts=scenario.bursts,
     )
     await fault
     await stack.wait_all(time.monotonic() + 60)
@@ -61,3 +65,5 @@ async def test_scenario_loses_and_duplicates_nothing(
     assert report.messages == 24
     assert (report.lost, report.duplicated) == (0, 0), report.outcomes
     assert report.outcomes[MessageOutcome.PARKED.value] == 0
+    # Every outcome is tied to its own message by id (bursts would make phones ambiguous).
+    assert report.attributed == {"by_id": 24, "by_phone": 0}

@@ -16,7 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent_service.contract import decode_request
+from agent_service.contract.amqp import reply_message
 from agent_service.contract.messages import FALLBACK_TEXT, ReplyStatus
+from agent_service.pipeline.engine import AgentAnswer
+from agent_service.pipeline.replies import success_reply
 from fakes.wasender_faults import ServerError
 from harness.ledger import MessageOutcome
 from harness.queue_tools import drain, queue_depths
@@ -121,6 +124,36 @@ async def test_a_message_whose_sender_stops_waiting_is_still_answered(
     entry = stack.ledger.entries[0]
     assert await stack.wait_outcome(entry, 30) is MessageOutcome.REPLY
     assert len(stack.wasender.sends_to(PHONE)) == 1
+
+
+async def test_in_a_burst_each_send_is_tied_to_the_message_it_answers(
+    make_stack: StackFactory,
+) -> None:
+    # Two messages in a row; the second is answered first. By phone, its answer would be
+    # taken for the first message's, and the first's for the second's.
+    stack = await make_stack(**FAST, start_agent=False)
+    first = await stack.say(PHONE, "Where is my order 1042?", "order")
+    second = await stack.say(PHONE, "And do you sell chargers?", "search")
+    assert first is not None and second is not None
+    queued = {m.message_id: m for m in await drain(stack.connection, stack.topology.agent_queue)}
+    requests = {
+        decode_request(m.body).message.messageId: decode_request(m.body) for m in queued.values()
+    }
+    channel = await stack.connection.channel(publisher_confirms=True)
+
+    async def answer(entry_id: str, text: str) -> None:
+        reply = success_reply(requests[entry_id], AgentAnswer(text=text), 0.1)
+        await channel.default_exchange.publish(
+            reply_message(reply), routing_key=stack.topology.webhook_queue
+        )
+
+    await answer(second.whatsapp_id, "Yes, chargers are in stock.")
+    assert await stack.wait_outcome(second, 30) is MessageOutcome.REPLY
+    assert second.reply_text == "Yes, chargers are in stock." and first.outcome is None
+    await answer(first.whatsapp_id, "Order 1042 is on its way.")
+    assert await stack.wait_outcome(first, 30) is MessageOutcome.REPLY
+    assert first.reply_text == "Order 1042 is on its way."
+    assert first.exact and second.exact and stack.ledger.duplicates == []
 
 
 async def test_wasender_5xx_then_recovery(make_stack: StackFactory) -> None:

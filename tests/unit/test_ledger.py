@@ -296,3 +296,45 @@ def test_a_message_parked_after_a_later_one_was_answered_passes_the_send_on(
     assert ledger.outcome_of(second) is MessageOutcome.REPLY
     assert second.reply_text == "answer to 2"
     assert (ledger.unmatched_alerts, ledger.duplicates, ledger.pending) == ([], [], 0)
+
+
+# -- bursts: sends tied to their message by id ----------------------------------------------
+
+
+def send_for(ledger: Ledger, entry: Entry, text: str, after: float = 0.5) -> None:
+    """A send the Node side recorded as the answer to ``entry`` (by its WhatsApp id)."""
+    ledger.on_send(ANN, text, entry.sent_at + after, entry.whatsapp_id)
+
+
+def test_in_a_burst_a_second_answer_to_the_first_message_is_a_duplicate(ledger: Ledger) -> None:
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    send_for(ledger, first, "answer to 1")
+    send_for(ledger, first, "answer to 1, again")
+    assert ledger.duplicates == [(first.phone, "answer to 1, again")]
+    # By phone, the second copy would have been taken for message 2's answer, hiding both.
+    assert ledger.outcome_of(second) is MessageOutcome.MISSING
+
+
+def test_in_a_burst_a_late_answer_goes_to_its_own_message(ledger: Ledger) -> None:
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    send_for(ledger, second, "answer to 2")
+    assert ledger.outcome_of(first) is MessageOutcome.MISSING
+    assert (second.outcome, second.reply_text) == (MessageOutcome.REPLY, "answer to 2")
+    send_for(ledger, first, "answer to 1", after=2.0)
+    assert (first.reply_text, first.latency) == ("answer to 1", 2.0)
+    assert ledger.duplicates == [] and first.exact and second.exact
+
+
+def test_a_send_with_no_recorded_message_is_still_attributed_by_phone(ledger: Ledger) -> None:
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    ledger.on_send(ANN, "an answer", first.sent_at + 0.5, "WA-unknown")
+    assert first.outcome is MessageOutcome.REPLY and not first.exact
+    assert second.outcome is None
+
+
+def test_an_alert_after_an_exact_answer_is_not_moved_to_another_message(ledger: Ledger) -> None:
+    first, second = say(ledger, n=1), say(ledger, n=2)
+    send_for(ledger, first, "answer to 1")
+    alert(ledger, first)
+    assert ledger.outcome_of(second) is MessageOutcome.MISSING
+    assert ledger.unmatched_alerts == [first.whatsapp_id]
