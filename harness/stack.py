@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -164,7 +165,8 @@ class SimulationStack(Lifecycle):
             self.webhook_url = o.node_webhook_url
             await wait_answering(self.webhook_url, o.node_timeout)
         else:
-            self.node = await stack.enter_async_context(NodeSimulator(await self._node_config()))
+            config = await self._node_config(stack)
+            self.node = await stack.enter_async_context(NodeSimulator(config))
             self.webhook_url = self.node.webhook_url
         if o.postgres is not None:
             database = await stack.enter_async_context(ThrowawayDatabase(o.postgres))
@@ -199,8 +201,24 @@ class SimulationStack(Lifecycle):
             return url
         return (await self.network.add(link, url)).route(url)
 
-    async def _node_config(self) -> NodeSimulatorConfig:
+    async def restart_node(self, down: float = 1.0) -> None:
+        """Stop the Node simulator, ``down`` seconds later start it again on the same record
+        file (the webhook moves to a new port: users' posts retry meanwhile, as Wasender's)."""
+        node = self.node
+        if node is None:
+            raise RuntimeError("the run drives a real Node service: the harness cannot restart it")
+        await node.stop()
+        await asyncio.sleep(down)
+        await node.start()
+        self.webhook_url = node.webhook_url
+
+    async def _node_config(self, stack: AsyncExitStack) -> NodeSimulatorConfig:
+        # Its record (contacts, messages, outcomes, sends) in a file of the run, which a
+        # restart of the simulator finds again.
+        folder = Path(tempfile.mkdtemp(prefix="harness-node-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
         return NodeSimulatorConfig(
+            db_path=folder / "node-simulator.db",
             amqp_url=await self._route("node"),
             # Through the links, one broker; otherwise every node (a cluster's) to move to.
             amqp_urls=() if self.options.network else tuple(broker_urls(self.broker)),

@@ -131,6 +131,13 @@ async def _replica_kill(stack: SimulationStack, timeline: Timeline) -> None:
     span.end()
 
 
+async def _node_restart(stack: SimulationStack, timeline: Timeline) -> None:
+    await _under_load(stack)
+    span = timeline.fault("Node simulator stopped, started again 1 s later on its record file")
+    await stack.restart_node(down=1.0)
+    span.end()
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -184,6 +191,14 @@ SCENARIOS: dict[str, Scenario] = {
             "model-failures",
             "20% of model calls fail transiently and are retried through the wait queues",
             stack_options={"model_failure_rate": 0.2},
+        ),
+        Scenario(
+            "node-restart",
+            "under load the Node simulator stops and starts again 1 s later on its record"
+            " file: the webhooks meanwhile are redelivered, what it had answered is not"
+            " answered again, and the contacts' history goes on",
+            _node_restart,
+            min_messages=60,
         ),
         Scenario(
             "broker-restart",

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
         "model-failures",
         "duplicates",
         "bursts",
+        "node-restart",
         "rate-limit",
         "replica-kill",
     ],

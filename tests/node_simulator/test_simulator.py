@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -573,3 +574,25 @@ async def test_a_broker_crash_and_restart_is_survived(
         await r.reply(make_reply(request.messageId, "back again"))
         sends = await r.wasender.wait_for_sends(1, timeout=10)
     assert sends[0].text == "back again"
+
+
+async def test_a_restart_on_its_record_file_answers_nothing_twice(
+    rig: RigFactory, tmp_path: Path
+) -> None:
+    r = await rig(db_path=tmp_path / "node-simulator.db")
+    event = await r.say("Where is my order?")
+    request = await r.next_request()
+    await r.reply(make_reply(request.messageId, "It is on its way."))
+    await eventually(lambda: len(r.wasender.sends) == 1)
+    await r.node.stop()
+    await r.node.start()
+    # After the restart: a redelivered copy of the reply, and Wasender's retry of the webhook.
+    await r.reply(make_reply(request.messageId, "It is on its way."))
+    await eventually(lambda: r.node.metrics.value("node_duplicates_total", source="wb_queue") == 1)
+    assert len(r.wasender.sends) == 1
+    assert (await r.post(event))[0] == 200
+    await r.say("And when does it arrive?")
+    following = await r.next_request()  # the retried webhook made no request of its own
+    assert following.message.text == "And when does it arrive?"
+    history = [(turn.role, turn.content) for turn in following.context.conversationHistory]
+    assert history[-2:] == [("user", "Where is my order?"), ("assistant", "It is on its way.")]
