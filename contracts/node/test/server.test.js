@@ -1,0 +1,187 @@
+'use strict';
+/**
+ * src/server.js end to end: the service as a child process on the local broker (queues of its
+ * own, deleted afterwards), a fake Wasender on loopback, webhooks in, the request read off
+ * ag_queue, a reply put on wb_queue, the send seen at the fake Wasender.
+ *
+ * Broker: AMQP_TEST_URL, else amqp://guest:guest@127.0.0.1:5672; skipped when none answers.
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { spawn } = require('node:child_process');
+const amqp = require('amqplib');
+
+const { config, topologyQueues } = require('../src/server');
+
+const URL_ = process.env.AMQP_TEST_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const PREFIX = `nodesrv_${crypto.randomBytes(4).toString('hex')}_`;
+const AGENT_QUEUE = `${PREFIX}ag_queue`;
+const WEBHOOK_QUEUE = `${PREFIX}wb_queue`;
+const SECRET = crypto.randomBytes(8).toString('hex');
+const API_KEY = crypto.randomBytes(8).toString('hex');
+const PHONE = '+256703722777';
+// uuid5(0c9f6d3e-2b71-4d8a-9a55-7e3f1c2b8d40, "+256703722777/3EB0ABC") from Python's uuid module,
+// the simulator's request_id_for.
+const REQUEST_ID = '08fa61b4-d81b-53f5-9774-c66df09cccca';
+
+/** Poll until `probe` gives a value (no fixed sleeps; bounded by the test's timeout). */
+async function until(probe, what, limitMs = 15000) {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function fakeWasender() {
+  const sends = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const ok = req.method === 'POST' && req.url === '/api/send-message'
+        && req.headers.authorization === `Bearer ${API_KEY}`;
+      if (ok) sends.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(ok ? { success: true, data: { msgId: sends.length, status: 'in_progress' } } : { success: false, message: 'Unauthenticated.' }));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, sends, url: `http://127.0.0.1:${server.address().port}` })));
+}
+
+function startService(env) {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'src', 'server.js')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const ready = new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const match = /listening on (http:\/\/\S+)\n/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
+  });
+  return { child, ready, stderr: () => stderr };
+}
+
+function upsert(event, id, text) {
+  return {
+    event,
+    timestamp: 1764583200,
+    data: {
+      messages: {
+        key: { id, fromMe: false, remoteJid: '256703722777@s.whatsapp.net', cleanedSenderPn: '256703722777' },
+        pushName: 'Amina',
+        messageTimestamp: 1764583200,
+        message: { conversation: text },
+      },
+    },
+  };
+}
+
+async function post(url, body, headers = { 'x-webhook-signature': SECRET }) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', async (t) => {
+  let connection;
+  try {
+    connection = await amqp.connect(URL_);
+  } catch (e) {
+    t.skip(`no broker at ${URL_}: ${e.message}`);
+    return;
+  }
+  const ch = await connection.createChannel();
+  const wasender = await fakeWasender();
+  const service = startService({
+    RABBITMQ_URL: URL_, AGENT_QUEUE, WEBHOOK_QUEUE, PORT: '0', HOST: '127.0.0.1',
+    WASENDER_API_URL: wasender.url, WASENDER_API_KEY: API_KEY, WEBHOOK_SECRET: SECRET,
+  });
+  t.after(async () => {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    wasender.server.close();
+    const topology = config({ AGENT_QUEUE, WEBHOOK_QUEUE }).topology;
+    for (const [queue] of topologyQueues(topology)) await ch.deleteQueue(queue);
+    await ch.deleteExchange(topology.dlxAgent);
+    await ch.deleteExchange(topology.dlxWebhook);
+    await connection.close();
+  });
+  const url = await service.ready;
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/webhook$/);
+
+  const health = await fetch(url.replace('/webhook', '/health'));
+  assert.equal(health.status, 200);
+  assert.equal((await health.json()).broker, 'up');
+
+  // A wrong signature is refused; the pair upsert + received of one message makes one request.
+  assert.equal((await post(url, upsert('messages.upsert', '3EB0ABC', 'hi'), { 'x-webhook-signature': 'nope' })).status, 401);
+  const first = await post(url, upsert('messages.upsert', '3EB0ABC', 'Do you have rice in stock?'));
+  assert.deepEqual(first, { status: 200, body: { status: 'received', processed: true } });
+  const twin = await post(url, upsert('messages.received', '3EB0ABC', 'Do you have rice in stock?'));
+  assert.deepEqual(twin, { status: 200, body: { status: 'received', processed: false } });
+
+  const message = await until(() => ch.get(AGENT_QUEUE, { noAck: true }), 'the request on ag_queue');
+  // Both webhooks were answered after their publish was confirmed: nothing more will come.
+  assert.equal((await ch.checkQueue(AGENT_QUEUE)).messageCount, 0);
+  const request = JSON.parse(message.content.toString());
+  assert.equal(message.properties.messageId, REQUEST_ID);
+  assert.equal(message.properties.deliveryMode, 2);
+  assert.equal(message.properties.contentType, 'application/json');
+  assert.equal(request.messageId, REQUEST_ID);
+  assert.equal(request.taskType, 'search');
+  assert.deepEqual(request.contact, {
+    remoteJid: '256703722777@s.whatsapp.net', phoneNumber: PHONE, name: 'Amina', countryCode: '256',
+  });
+  assert.deepEqual(request.message, { text: 'Do you have rice in stock?', messageId: '3EB0ABC', timestamp: 1764583200 });
+  assert.deepEqual(request.context.conversationHistory, []);
+
+  const reply = {
+    messageId: crypto.randomUUID(),
+    originalMessageId: REQUEST_ID,
+    timestamp: Date.now(),
+    status: 'success',
+    contact: { remoteJid: '256703722777@s.whatsapp.net', phoneNumber: PHONE },
+    response: { text: 'Yes, rice is in stock.', type: 'text', attachments: [] },
+  };
+  ch.sendToQueue(WEBHOOK_QUEUE, Buffer.from(JSON.stringify(reply)), {
+    contentType: 'application/json', correlationId: REQUEST_ID, messageId: reply.messageId, persistent: true,
+  });
+  await until(() => wasender.sends.length > 0, 'the send at the fake Wasender');
+  assert.deepEqual(wasender.sends, [{ to: PHONE, text: 'Yes, rice is in stock.' }]);
+  // The same reply again (the agent ran twice): one outcome per request, no second send.
+  ch.sendToQueue(WEBHOOK_QUEUE, Buffer.from(JSON.stringify(reply)), {
+    contentType: 'application/json', correlationId: REQUEST_ID, messageId: reply.messageId,
+  });
+
+  // The next message carries the conversation so far and names the request before it.
+  await post(url, upsert('messages.upsert', '3EB0DEF', 'Thanks!'));
+  const next = JSON.parse((await until(() => ch.get(AGENT_QUEUE, { noAck: true }), 'the second request')).content);
+  assert.deepEqual(next.context.conversationHistory, [
+    { role: 'user', content: 'Do you have rice in stock?' },
+    { role: 'assistant', content: 'Yes, rice is in stock.' },
+  ]);
+  assert.equal(next.metadata.previousMessageId, REQUEST_ID);
+  await until(async () => (await ch.checkQueue(WEBHOOK_QUEUE)).messageCount === 0, 'wb_queue drained');
+  assert.equal(wasender.sends.length, 1);
+
+  // Logs never carry the whole number or the user's text.
+  assert.doesNotMatch(service.stderr(), /256703722777|rice/);
+
+  const exited = new Promise((resolve) => service.child.on('exit', (code) => resolve(code)));
+  service.child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
