@@ -271,6 +271,7 @@ class WebhookService {
     this.claims = new Map(); // request id -> active | waiting
     this.current = new AsyncLocalStorage(); // the delivery a send belongs to
     this.resumeAt = 0; // after a Wasender 429
+    this.duplicates = { webhook: 0, wb_queue: 0, dlx_agent: 0, dlx_webhook: 0 }; // dropped, as node_duplicates
   }
 
   // -- broker ----------------------------------------------------------------------------------
@@ -349,7 +350,10 @@ class WebhookService {
     for (;;) {
       const state = this.seen.get(key);
       if (state === undefined) break;
-      if (state === true) return 'duplicate';
+      if (state === true) {
+        this.duplicates.webhook += 1;
+        return 'duplicate';
+      }
       await state.catch(() => {}); // its first delivery is being published and may yet fail
     }
     let done;
@@ -508,6 +512,7 @@ class WebhookService {
         const requestId = message.properties.correlationId;
         const earlier = retryCount(message);
         if (!this.claim(requestId, earlier > 0)) {
+          this.duplicates.wb_queue += 1;
           log('info', 'duplicate reply dropped', { requestId });
           return { skipped: true };
         }
@@ -609,7 +614,10 @@ class WebhookService {
       text = data.response.text;
     }
     let attempts = kind === 'fallback' ? 0 : retryCount(message);
-    if (!this.claim(requestId, attempts > 0)) return;
+    if (!this.claim(requestId, attempts > 0)) {
+      this.duplicates[kind === 'fallback' ? 'dlx_agent' : 'dlx_webhook'] += 1;
+      return;
+    }
     try {
       for (;;) {
         const verdict = await this.sendUntilVerdict(phone, text, attempts);
@@ -641,7 +649,8 @@ class WebhookService {
     const url = new URL(req.url, 'http://x');
     if (req.method === 'GET' && url.pathname === '/health') {
       const up = this.brokerUp();
-      return reply(res, up ? 200 : 503, { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down' });
+      const body = { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down', duplicates: this.duplicates };
+      return reply(res, up ? 200 : 503, body);
     }
     if (url.pathname !== '/webhook') return reply(res, 404, { status: 'error', error: 'not found' });
     if (req.method !== 'POST') return reply(res, 405, { status: 'error', error: 'POST only' });
@@ -685,8 +694,12 @@ class WebhookService {
   async stop() {
     this.stopping = true;
     if (this.server) {
-      this.server.closeIdleConnections?.();
-      await new Promise((resolve) => this.server.close(resolve));
+      // In-flight webhooks get a moment to be answered; keep-alive sockets do not hold us up.
+      const closed = new Promise((resolve) => this.server.close(resolve));
+      this.server.closeIdleConnections();
+      const force = setTimeout(() => this.server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(force);
     }
     const conn = this.conn;
     this.conn = null;

@@ -123,9 +123,12 @@ test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', asy
   const url = await service.ready;
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/webhook$/);
 
-  const health = await fetch(url.replace('/webhook', '/health'));
-  assert.equal(health.status, 200);
-  assert.equal((await health.json()).broker, 'up');
+  const health = async () => {
+    const response = await fetch(url.replace('/webhook', '/health'));
+    assert.equal(response.status, 200);
+    return response.json();
+  };
+  assert.equal((await health()).broker, 'up');
 
   // A wrong signature is refused; the pair upsert + received of one message makes one request.
   assert.equal((await post(url, upsert('messages.upsert', '3EB0ABC', 'hi'), { 'x-webhook-signature': 'nope' })).status, 401);
@@ -175,8 +178,17 @@ test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', asy
     { role: 'assistant', content: 'Yes, rice is in stock.' },
   ]);
   assert.equal(next.metadata.previousMessageId, REQUEST_ID);
-  await until(async () => (await ch.checkQueue(WEBHOOK_QUEUE)).messageCount === 0, 'wb_queue drained');
+  await until(async () => (await health()).duplicates.wb_queue === 1, 'the duplicate reply dropped');
   assert.equal(wasender.sends.length, 1);
+
+  // A request that died unanswered (dlx_agent): the fallback text goes to its contact, once.
+  const dead = { messageId: crypto.randomUUID(), contact: { remoteJid: '256703722777@s.whatsapp.net' } };
+  ch.sendToQueue(`${PREFIX}dlx_agent`, Buffer.from(JSON.stringify(dead)), { messageId: dead.messageId });
+  ch.sendToQueue(`${PREFIX}dlx_agent`, Buffer.from(JSON.stringify(dead)), { messageId: dead.messageId });
+  await until(async () => (await health()).duplicates.dlx_agent === 1, 'the second dead letter dropped');
+  assert.deepEqual(wasender.sends.slice(1), [
+    { to: PHONE, text: "I'm having trouble processing your request. Please try again." },
+  ]);
 
   // Logs never carry the whole number or the user's text.
   assert.doesNotMatch(service.stderr(), /256703722777|rice/);
