@@ -543,23 +543,21 @@ class WebhookService {
   /** The publish channel given to sendFailures.js: a parked copy, once confirmed, is alerted. */
   parkingAlerts(channel) {
     const parking = `${this.t.webhookQueue}.parking`;
-    const service = this;
+    const pending = []; // parked copies published and not yet confirmed
     return {
-      sendToQueue(queue, content, properties) {
-        this.parked = queue === parking ? properties : null;
-        this.parkedBody = content;
+      sendToQueue: (queue, content, properties) => {
+        if (queue === parking) pending.push({ content, properties });
         return channel.sendToQueue(queue, content, properties);
       },
-      async waitForConfirms() {
+      waitForConfirms: async () => {
+        const mine = pending.splice(0); // waitForConfirms covers everything published so far
+        // Not confirmed: the delivery goes back to wb_queue and its next copy is alerted then.
         await channel.waitForConfirms();
-        const headers = this.parked && this.parked.headers;
-        if (headers) {
-          const requestId = this.parked.correlationId;
-          service.finish(requestId, 'parked');
+        for (const { content, properties } of mine) {
           let phone = null;
-          try { phone = JSON.parse(this.parkedBody.toString('utf8')).contact.phoneNumber; } catch { /* unreadable */ }
-          service.alert(String(headers[PARK_REASON_HEADER]), requestId, phone, 'reply');
-          this.parked = null;
+          try { phone = JSON.parse(content.toString('utf8')).contact.phoneNumber; } catch { /* unreadable */ }
+          this.finish(properties.correlationId, 'parked');
+          this.alert(String(properties.headers[PARK_REASON_HEADER]), properties.correlationId, phone, 'reply');
         }
       },
     };

@@ -38,20 +38,52 @@ async function until(probe, what, limitMs = 15000) {
   }
 }
 
-function fakeWasender() {
-  const sends = [];
+/** Records every POST; `answers[to]` (a list) scripts the status of that number's next sends. */
+function fakeHttp(route, answer) {
+  const posts = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const ok = req.method === 'POST' && req.url === '/api/send-message'
-        && req.headers.authorization === `Bearer ${API_KEY}`;
-      if (ok) sends.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(ok ? { success: true, data: { msgId: sends.length, status: 'in_progress' } } : { success: false, message: 'Unauthenticated.' }));
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+      const [status, reply] = req.method === 'POST' && req.url === route ? answer(req, body, posts) : [404, {}];
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply));
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, sends, url: `http://127.0.0.1:${server.address().port}` })));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, posts, url: `http://127.0.0.1:${server.address().port}` })));
+}
+
+async function fakeWasender(answers = {}) {
+  const fake = await fakeHttp('/api/send-message', (req, body, posts) => {
+    if (req.headers.authorization !== `Bearer ${API_KEY}`) return [401, { success: false, message: 'Unauthenticated.' }];
+    const status = (answers[body.to] || []).shift() || 200;
+    fake.attempts.push({ ...body, status });
+    if (status === 422) return [422, { success: false, message: 'Validation failed', errors: { to: ['The to field format is invalid.'] } }];
+    if (status !== 200) return [status, { success: false, message: 'Server Error' }];
+    posts.push(body);
+    return [200, { success: true, data: { msgId: posts.length, status: 'in_progress' } }];
+  });
+  fake.attempts = [];
+  fake.sends = fake.posts;
+  return fake;
+}
+
+function replyTo(requestId, phone, text) {
+  const body = {
+    messageId: crypto.randomUUID(), originalMessageId: requestId, timestamp: Date.now(), status: 'success',
+    contact: { remoteJid: `${phone.slice(1)}@s.whatsapp.net`, phoneNumber: phone },
+    response: { text, type: 'text', attachments: [] },
+  };
+  const properties = { contentType: 'application/json', correlationId: requestId, messageId: body.messageId, persistent: true };
+  return [Buffer.from(JSON.stringify(body)), properties];
+}
+
+async function cleanTopology(ch, prefix) {
+  const topology = config({ AGENT_QUEUE: `${prefix}ag_queue`, WEBHOOK_QUEUE: `${prefix}wb_queue` }).topology;
+  for (const [queue] of topologyQueues(topology)) await ch.deleteQueue(queue);
+  await ch.deleteExchange(topology.dlxAgent);
+  await ch.deleteExchange(topology.dlxWebhook);
 }
 
 function startService(env) {
@@ -196,4 +228,52 @@ test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', asy
   const exited = new Promise((resolve) => service.child.on('exit', (code) => resolve(code)));
   service.child.kill('SIGTERM');
   assert.equal(await exited, 0);
+});
+
+test('Wasender failures: a 503 is retried through wb_queue.retry.1, a 422 parks the reply with an alert', async (t) => {
+  let connection;
+  try {
+    connection = await amqp.connect(URL_);
+  } catch (e) {
+    t.skip(`no broker at ${URL_}: ${e.message}`);
+    return;
+  }
+  const ch = await connection.createChannel();
+  const prefix = `nodesrv_${crypto.randomBytes(4).toString('hex')}_`;
+  const flaky = '+256700000011';
+  const invalid = '+256700000022';
+  const wasender = await fakeWasender({ [flaky]: [503], [invalid]: [422] });
+  const alerts = await fakeHttp('/alerts', (req, body, posts) => { posts.push(body); return [201, { status: 'recorded' }]; });
+  const service = startService({
+    RABBITMQ_URL: URL_, AGENT_QUEUE: `${prefix}ag_queue`, WEBHOOK_QUEUE: `${prefix}wb_queue`, PORT: '0',
+    WASENDER_API_URL: wasender.url, WASENDER_API_KEY: API_KEY, ALERT_URL: `${alerts.url}/alerts`,
+    RETRY_DELAYS_MS: '100,200,400',
+  });
+  t.after(async () => {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    wasender.server.close();
+    alerts.server.close();
+    await cleanTopology(ch, prefix);
+    await connection.close();
+  });
+  await service.ready;
+  const flakyRequest = crypto.randomUUID();
+  const invalidRequest = crypto.randomUUID();
+  ch.sendToQueue(`${prefix}wb_queue`, ...replyTo(flakyRequest, flaky, 'after a retry'));
+  ch.sendToQueue(`${prefix}wb_queue`, ...replyTo(invalidRequest, invalid, 'never sent'));
+
+  await until(() => wasender.sends.length === 1, 'the retried send');
+  assert.deepEqual(wasender.sends, [{ to: flaky, text: 'after a retry' }]);
+  assert.deepEqual(wasender.attempts.filter((a) => a.to === flaky).map((a) => a.status), [503, 200]);
+
+  const parked = await until(() => ch.get(`${prefix}wb_queue.parking`, { noAck: true }), 'the parked reply');
+  assert.equal(parked.properties.correlationId, invalidRequest);
+  assert.equal(parked.properties.headers['x-park-reason'], 'invalid_number');
+  assert.equal(parked.properties.headers['x-park-kind'], 'reply');
+  assert.equal(JSON.parse(parked.content).response.text, 'never sent');
+  const [alert] = await until(() => (alerts.posts.length ? alerts.posts : null), 'the admin alert');
+  assert.equal(alert.reason, 'invalid_number');
+  assert.equal(alert.original_message_id, invalidRequest);
+  assert.equal(alert.phone, '+2567******22');
+  assert.equal(wasender.attempts.filter((a) => a.to === invalid).length, 1);
 });
