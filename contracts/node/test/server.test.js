@@ -277,3 +277,36 @@ test('Wasender failures: a 503 is retried through wb_queue.retry.1, a 422 parks 
   assert.equal(alert.phone, '+2567******22');
   assert.equal(wasender.attempts.filter((a) => a.to === invalid).length, 1);
 });
+
+test('the broker gone: /health says down and a webhook is answered 503, so Wasender delivers it again', async (t) => {
+  // A vhost of its own, deleted under the running service: its connection is closed and every
+  // reconnect fails, so the service stays without a broker (the shared broker keeps running).
+  const { execFileSync } = require('node:child_process');
+  const vhost = `nodesrv_${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    execFileSync('rabbitmqctl', ['add_vhost', vhost], { stdio: 'ignore' });
+    execFileSync('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { stdio: 'ignore' });
+  } catch (e) {
+    t.skip(`cannot make a vhost with rabbitmqctl: ${e.message}`);
+    return;
+  }
+  const wasender = await fakeWasender();
+  const service = startService({
+    RABBITMQ_URL: `${URL_.replace(/\/+$/, '')}/${vhost}`, PORT: '0',
+    WASENDER_API_URL: wasender.url, WASENDER_API_KEY: API_KEY, WEBHOOK_SECRET: SECRET,
+  });
+  t.after(() => {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    wasender.server.close();
+    try { execFileSync('rabbitmqctl', ['delete_vhost', vhost], { stdio: 'ignore' }); } catch { /* gone */ }
+  });
+  const url = await service.ready;
+  const health = () => fetch(url.replace('/webhook', '/health'));
+  assert.equal((await health()).status, 200);
+  execFileSync('rabbitmqctl', ['delete_vhost', vhost], { stdio: 'ignore' });
+  await until(async () => (await health()).status === 503, '/health 503');
+  const answer = await post(url, upsert('messages.upsert', '3EB0XYZ', 'Is anyone there?'));
+  assert.equal(answer.status, 503);
+  // A message event that is not an inbound text (another event type) is still answered 200.
+  assert.equal((await post(url, { event: 'session.status', data: {} })).status, 200);
+});
