@@ -279,34 +279,56 @@ test('Wasender failures: a 503 is retried through wb_queue.retry.1, a 422 parks 
 });
 
 test('the broker gone: /health says down and a webhook is answered 503, so Wasender delivers it again', async (t) => {
-  // A vhost of its own, deleted under the running service: its connection is closed and every
-  // reconnect fails, so the service stays without a broker (the shared broker keeps running).
-  const { execFileSync } = require('node:child_process');
-  const vhost = `nodesrv_${crypto.randomBytes(4).toString('hex')}`;
+  // The service reaches the broker through a TCP relay of the test's own; cutting the relay (and
+  // closing its port) loses the connection and fails every reconnect, while the broker runs on.
+  const net = require('node:net');
+  const target = new URL(URL_);
+  const sockets = new Set();
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5672), target.hostname);
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+      a.pipe(b);
+    }
+  });
   try {
-    execFileSync('rabbitmqctl', ['add_vhost', vhost], { stdio: 'ignore' });
-    execFileSync('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { stdio: 'ignore' });
+    await new Promise((resolve, reject) => {
+      const probe = net.connect(Number(target.port || 5672), target.hostname, () => { probe.end(); resolve(); });
+      probe.on('error', reject);
+    });
   } catch (e) {
-    t.skip(`cannot make a vhost with rabbitmqctl: ${e.message}`);
+    t.skip(`no broker at ${URL_}: ${e.message}`);
     return;
   }
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const viaRelay = new URL(URL_);
+  viaRelay.hostname = '127.0.0.1';
+  viaRelay.port = String(relay.address().port);
+  const prefix = `nodesrv_${crypto.randomBytes(4).toString('hex')}_`;
   const wasender = await fakeWasender();
   const service = startService({
-    RABBITMQ_URL: `${URL_.replace(/\/+$/, '')}/${vhost}`, PORT: '0',
-    WASENDER_API_URL: wasender.url, WASENDER_API_KEY: API_KEY, WEBHOOK_SECRET: SECRET,
+    RABBITMQ_URL: viaRelay.href, AGENT_QUEUE: `${prefix}ag_queue`, WEBHOOK_QUEUE: `${prefix}wb_queue`,
+    PORT: '0', WASENDER_API_URL: wasender.url, WASENDER_API_KEY: API_KEY, WEBHOOK_SECRET: SECRET,
   });
-  t.after(() => {
+  t.after(async () => {
     if (service.child.exitCode === null) service.child.kill('SIGKILL');
     wasender.server.close();
-    try { execFileSync('rabbitmqctl', ['delete_vhost', vhost], { stdio: 'ignore' }); } catch { /* gone */ }
+    relay.close();
+    for (const socket of sockets) socket.destroy();
+    const connection = await amqp.connect(URL_);
+    await cleanTopology(await connection.createChannel(), prefix);
+    await connection.close();
   });
   const url = await service.ready;
   const health = () => fetch(url.replace('/webhook', '/health'));
   assert.equal((await health()).status, 200);
-  execFileSync('rabbitmqctl', ['delete_vhost', vhost], { stdio: 'ignore' });
+  relay.close();
+  for (const socket of sockets) socket.destroy();
   await until(async () => (await health()).status === 503, '/health 503');
   const answer = await post(url, upsert('messages.upsert', '3EB0XYZ', 'Is anyone there?'));
   assert.equal(answer.status, 503);
-  // A message event that is not an inbound text (another event type) is still answered 200.
+  // An event that carries no message is still answered 200.
   assert.equal((await post(url, { event: 'session.status', data: {} })).status, 200);
 });
