@@ -331,4 +331,15 @@ test('the broker gone: /health says down and a webhook is answered 503, so Wasen
   assert.equal(answer.status, 503);
   // An event that carries no message is still answered 200.
   assert.equal((await post(url, { event: 'session.status', data: {} })).status, 200);
+
+  // The relay back on its port: the service reconnects (it retries every second), and
+  // Wasender's redelivery of the refused webhook is queued now.
+  await new Promise((resolve) => relay.listen(Number(viaRelay.port), '127.0.0.1', resolve));
+  await until(async () => (await health()).status === 200, '/health 200 again');
+  assert.equal((await post(url, upsert('messages.upsert', '3EB0XYZ', 'Is anyone there?'))).status, 200);
+  const connection = await amqp.connect(URL_);
+  t.after(() => connection.close());
+  const ch = await connection.createChannel();
+  const request = await until(() => ch.get(`${prefix}ag_queue`, { noAck: true }), 'the request after the reconnect');
+  assert.equal(JSON.parse(request.content).message.messageId, '3EB0XYZ');
 });
