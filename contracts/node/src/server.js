@@ -4,7 +4,7 @@
  * replies from wb_queue out to the contact through Wasender; fallbacks for dead requests.
  * It behaves like the Python simulator (fakes/node_simulator) at the wire level.
  *
- *   RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672 WASENDER_API_URL=http://127.0.0.1:8080 \
+ *   RABBITMQ_URL=amqp://127.0.0.1:5672 WASENDER_API_URL=http://127.0.0.1:8080 \
  *   WASENDER_API_KEY=... WEBHOOK_SECRET=... PORT=3000 node src/server.js
  *
  * Environment (all optional): RABBITMQ_URL (else AMQP_URL), AGENT_QUEUE, WEBHOOK_QUEUE,
@@ -48,7 +48,7 @@ function config(env = process.env) {
   if (!['classic', 'quorum'].includes(profile)) throw new Error(`unknown TOPOLOGY_PROFILE ${profile}`);
   const webhookRetryDelays = delays(env.WEBHOOK_RETRY_DELAYS_MS, both);
   return {
-    amqpUrl: env.RABBITMQ_URL || env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+    amqpUrl: env.RABBITMQ_URL || env.AMQP_URL || 'amqp://127.0.0.1:5672',
     host: env.HOST || '127.0.0.1',
     port,
     wasenderUrl: (env.WASENDER_API_URL || 'http://127.0.0.1:8080').replace(/\/+$/, ''),

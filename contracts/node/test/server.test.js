@@ -4,7 +4,7 @@
  * own, deleted afterwards), a fake Wasender on loopback, webhooks in, the request read off
  * ag_queue, a reply put on wb_queue, the send seen at the fake Wasender.
  *
- * Broker: AMQP_TEST_URL, else amqp://guest:guest@127.0.0.1:5672; skipped when none answers.
+ * Broker: AMQP_TEST_URL, else amqp://127.0.0.1:5672; skipped when none answers.
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -16,7 +16,7 @@ const amqp = require('amqplib');
 
 const { config, topologyQueues } = require('../src/server');
 
-const URL_ = process.env.AMQP_TEST_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const URL_ = process.env.AMQP_TEST_URL || 'amqp://127.0.0.1:5672';
 const PREFIX = `nodesrv_${crypto.randomBytes(4).toString('hex')}_`;
 const AGENT_QUEUE = `${PREFIX}ag_queue`;
 const WEBHOOK_QUEUE = `${PREFIX}wb_queue`;
