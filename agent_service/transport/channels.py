@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiormq
 from aio_pika.abc import AbstractChannel
 
 OpenChannel = Callable[[], Awaitable[AbstractChannel]]
@@ -38,8 +39,21 @@ class PublishChannel:
                 self._channel = await self._open_channel()
             return self._channel
 
-    async def nacked(self, channel: AbstractChannel) -> None:
-        """``channel``'s publish was nacked: the next ``get`` opens a fresh one."""
+    @contextlib.asynccontextmanager
+    async def using(self) -> AsyncIterator[AbstractChannel]:
+        """The channel for one publish; a nack raised inside drops it (the exception goes on).
+        A returned message (``PublishError``) is no nack: the channel is fine."""
+        channel = await self.get()
+        try:
+            yield channel
+        except aiormq.exceptions.PublishError:
+            raise
+        except aiormq.exceptions.DeliveryError:
+            await self._drop(channel)
+            raise
+
+    async def _drop(self, channel: AbstractChannel) -> None:
+        # The next ``get`` opens a fresh one; this one is closed, bounded.
         async with self._lock:
             if self._channel is channel:
                 self._channel = None

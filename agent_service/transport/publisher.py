@@ -49,23 +49,21 @@ class AmqpOutlet:
     async def _publish(
         self, message: aio_pika.Message, routing_key: str, exchange: str = ""
     ) -> None:
-        channel = await self._channel.get()
-        target: AbstractExchange = (
-            await channel.get_exchange(exchange, ensure=False)
-            if exchange
-            else channel.default_exchange
-        )
         try:
-            await target.publish(
-                message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-            )
+            async with self._channel.using() as channel:
+                target: AbstractExchange = (
+                    await channel.get_exchange(exchange, ensure=False)
+                    if exchange
+                    else channel.default_exchange
+                )
+                # A nack drops the channel: the next attempt goes out on a fresh one
+                # (transport/channels.py says why).
+                await target.publish(
+                    message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+                )
         except (aiormq.exceptions.PublishError, aiormq.exceptions.ChannelNotFoundEntity):
             # Returned (no queue bound) or, for an exchange, not there at all.
             raise Unroutable(exchange or routing_key) from None
-        except aiormq.exceptions.DeliveryError:
-            # Nacked: the next attempt goes out on a fresh channel (transport/channels.py).
-            await self._channel.nacked(channel)
-            raise
 
     async def publish_reply(self, reply: AgentReply) -> None:
         queue = self._topology.webhook_queue

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -89,18 +88,12 @@ class Publisher:
         # that is reconnecting it first waits for the channel (found by the network-cut
         # scenario: a webhook hung past its client's timeout).
         async with asyncio.timeout(self._timeout):
-            channel = await self._channel.get()
-            try:
+            # A nack drops the channel: the next attempt goes out on a fresh one, as the agent
+            # service's do (agent_service/transport/channels.py says why).
+            async with self._channel.using() as channel:
                 await channel.default_exchange.publish(
                     message, routing_key=routing_key, mandatory=True, timeout=self._timeout
                 )
-            except aiormq.exceptions.PublishError:
-                raise  # returned: no queue took it
-            except aiormq.exceptions.DeliveryError:
-                # Nacked: the next attempt goes out on a fresh channel, as the agent service's
-                # do (agent_service/transport/channels.py says why).
-                await self._channel.nacked(channel)
-                raise
 
 
 @dataclass(frozen=True)
