@@ -111,12 +111,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     node.add_argument(
         "--wasender-api-key",
         default=os.environ.get(ENV_OF_KEY) or None,
-        help="the fake Wasender's API key (default: $WASENDER_API_KEY, else generated and printed)",
+        help="the fake Wasender's API key (default: $HARNESS_WASENDER_API_KEY, else generated and"
+        " printed)",
     )
     node.add_argument(
         "--webhook-secret",
         default=os.environ.get(ENV_OF_SIGNATURE) or None,
-        help="the webhook signature secret (default: $WEBHOOK_SECRET, else generated and printed)",
+        help="the webhook signature secret (default: $HARNESS_WEBHOOK_SECRET, else generated and"
+        " printed)",
     )
     node.add_argument(
         "--alert-port",
@@ -247,21 +249,20 @@ async def run(
         postgres=args.postgres,
     )
     options = replace(options, **scenario.stack_options)
+    node_broker: Broker | None = None  # the Node service's, entered below like one of ours
     if getattr(args, "node_url", None):
         options = _node_options(args, options, out)
         if broker is None:
-            broker = _node_broker(args)
+            node_broker = _node_broker(args)
+            _check_broker(scenario, node_broker)
     profile = getattr(args, "topology_profile", None)
     if profile is not None:
         options = replace(options, topology_profile=profile)
     async with contextlib.AsyncExitStack() as exits:
         if broker is None:
             broker = await exits.enter_async_context(
-                broker_for(scenario, getattr(args, "broker", None))
+                node_broker or broker_for(scenario, getattr(args, "broker", None))
             )
-        elif isinstance(broker, ExternalBroker) and options.node_webhook_url:
-            _check_broker(scenario, broker)
-            await exits.enter_async_context(broker)
         stack = await exits.enter_async_context(SimulationStack(options, broker=broker))
         return await _drive(stack, scenario, args, out)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
