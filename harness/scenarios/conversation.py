@@ -86,17 +86,19 @@ async def run_conversations(
     ``bursts``, two or three messages in a row without waiting, then waits for all of them."""
     rng = random.Random(seed)
 
+    def duplicated(i: int) -> bool:
+        return bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
+
     async def chain(turns: list[PlannedMessage]) -> None:
-        i = 0
-        while i < len(turns):
-            group = turns[i : i + (rng.choice((2, 3)) if bursts else 1)]
-            entries = []
-            for turn in group:
-                duplicate = bool(duplicate_every) and i % duplicate_every == duplicate_every - 1
-                entries.append(
-                    await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicate)
-                )
-                i += 1
+        start = 0
+        while start < len(turns):
+            size = rng.choice((2, 3)) if bursts else 1
+            group = enumerate(turns[start : start + size], start)
+            entries = [
+                await stack.say(turn.phone, turn.text, turn.task, duplicate=duplicated(i))
+                for i, turn in group
+            ]
+            start += size
             await asyncio.gather(
                 *(stack.wait_outcome(e, answer_timeout) for e in entries if e is not None)
             )
