@@ -129,14 +129,19 @@ async function post(url, body, headers = { 'x-webhook-signature': SECRET }) {
   return { status: response.status, body: await response.json() };
 }
 
-test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', async (t) => {
-  let connection;
+/** A connection to the test broker, or null after skipping the test when none answers. */
+async function brokerOrSkip(t) {
   try {
-    connection = await amqp.connect(URL_);
+    return await amqp.connect(URL_);
   } catch (e) {
     t.skip(`no broker at ${URL_}: ${e.message}`);
-    return;
+    return null;
   }
+}
+
+test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', async (t) => {
+  const connection = await brokerOrSkip(t);
+  if (!connection) return;
   const ch = await connection.createChannel();
   const wasender = await fakeWasender();
   const service = startService({
@@ -231,13 +236,8 @@ test('webhook -> ag_queue -> wb_queue -> Wasender, through the real server', asy
 });
 
 test('Wasender failures: a 503 is retried through wb_queue.retry.1, a 422 parks the reply with an alert', async (t) => {
-  let connection;
-  try {
-    connection = await amqp.connect(URL_);
-  } catch (e) {
-    t.skip(`no broker at ${URL_}: ${e.message}`);
-    return;
-  }
+  const connection = await brokerOrSkip(t);
+  if (!connection) return;
   const ch = await connection.createChannel();
   const prefix = `nodesrv_${crypto.randomBytes(4).toString('hex')}_`;
   const flaky = '+256700000011';
